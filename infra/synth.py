@@ -1,0 +1,121 @@
+"""Synthesize every environment into ``cdktf.out/``, atomically, and skip it when nothing changed.
+
+* The environment files are loaded and validated before any cdktf or provider code is imported,
+  so a bad file fails in well under a second and leaves ``cdktf.out/`` untouched.
+* The app is synthesized into a sibling temporary directory; only a complete synth replaces the
+  previous output (Terraform working files under each stack are carried over).
+* A hash of every input (environment files, stack and loader code, cdktf.json, the versions of the
+  cdktf and provider packages) is stored next to the output; an unchanged hash skips the synth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from environments.loader import ENV_DIR, environment_files, load_environments
+from infra.errors import SynthError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTDIR = ROOT / "cdktf.out"
+HASH_FILE = ".synth-inputs.sha256"
+INPUT_DIRS = ("environments", "stacks")
+PACKAGES = ("cdktf", "constructs", "jsii", "cdktf-cdktf-provider-aws", "cdktf-cdktf-provider-google",
+            "cdktf-cdktf-provider-helm")
+# what Terraform and the cdktf CLI leave in a stack's directory and a re-synth must keep
+WORKING_FILES = (".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup", "plan")
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    outdir: Path
+    stacks: list[str]
+    skipped: bool
+    seconds: float
+
+
+def inputs_hash(env_dir: Path = ENV_DIR) -> str:
+    """A digest of everything that decides the synthesized output."""
+    digest = hashlib.sha256()
+    files = [*environment_files(env_dir), env_dir / "facts.yaml", ROOT / "cdktf.json", ROOT / "main.py"]
+    for folder in INPUT_DIRS:
+        files += sorted((ROOT / folder).rglob("*.py"))
+    for f in files:
+        if f.exists():
+            digest.update(str(f.relative_to(ROOT) if f.is_relative_to(ROOT) else f).encode())
+            digest.update(f.read_bytes())
+    for pkg in PACKAGES:
+        try:
+            digest.update(f"{pkg}=={importlib.metadata.version(pkg)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{pkg} missing".encode())
+    return digest.hexdigest()
+
+
+def _is_complete(outdir: Path) -> bool:
+    manifest = outdir / "manifest.json"
+    if not manifest.exists():
+        return False
+    stacks = json.loads(manifest.read_text())["stacks"]
+    return all((outdir / s["synthesizedStackPath"]).exists() for s in stacks.values())
+
+
+def synthesize(outdir: Path | None = None, *, env_dir: Path = ENV_DIR, force: bool = False) -> SynthResult:
+    """Synthesize every environment into ``outdir`` (default: ``$CDKTF_OUTDIR`` or ``cdktf.out``)."""
+    start = time.perf_counter()
+    target = Path(outdir or os.environ.get("CDKTF_OUTDIR") or DEFAULT_OUTDIR).resolve()
+    envs = load_environments(env_dir)  # raises EnvironmentFileError before anything is imported or written
+    digest = inputs_hash(env_dir)
+    hash_path = target / HASH_FILE
+    if not force and _is_complete(target) and hash_path.exists() and hash_path.read_text().strip() == digest:
+        return SynthResult(target, list_stacks(target), True, time.perf_counter() - start)
+
+    from stacks.app import build_app  # the import that loads cdktf and the provider bindings
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.synth-", dir=target.parent))
+    try:
+        app = build_app(list(envs.values()), str(staging))
+        app.synth()
+        if not _is_complete(staging):
+            raise SynthError(f"synth wrote no complete manifest in {staging}; {target} was left as it was")
+        (staging / HASH_FILE).write_text(digest + "\n")
+        _replace(target, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return SynthResult(target, list_stacks(target), False, time.perf_counter() - start)
+
+
+def _replace(target: Path, staging: Path) -> None:
+    """Swap ``staging`` into ``target``, keeping Terraform's working files of each stack."""
+    if target.exists():
+        for stack_dir in (target / "stacks").glob("*"):
+            new_dir = staging / "stacks" / stack_dir.name
+            if not new_dir.is_dir():
+                continue
+            for name in WORKING_FILES:
+                if (stack_dir / name).exists() and not (new_dir / name).exists():
+                    os.rename(stack_dir / name, new_dir / name)
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+        os.rename(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, target)
+
+
+def list_stacks(outdir: Path) -> list[str]:
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    return list(manifest["stacks"])
+
+
+def stack_json_path(outdir: Path, stack: str) -> Path:
+    return outdir / "stacks" / stack / "cdk.tf.json"

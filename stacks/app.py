@@ -1,0 +1,18 @@
+"""Build the cdktf app: one ``EnvironmentStack`` per environment, plus its workloads stack."""
+
+from __future__ import annotations
+
+from cdktf import App
+
+from environments.schema import Environment
+from stacks.environment_stack import EnvironmentStack
+from stacks.workloads_stack import WorkloadsStack, has_workloads
+
+
+def build_app(envs: list[Environment], outdir: str) -> App:
+    app = App(outdir=outdir, skip_validation=False)
+    for env in envs:
+        stack = EnvironmentStack(app, env)
+        if has_workloads(env):
+            WorkloadsStack(app, env, depends_on=stack)
+    return app

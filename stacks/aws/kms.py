@@ -1,0 +1,50 @@
+"""One customer-managed KMS key per environment: EKS secrets, ECR, CloudWatch Logs."""
+
+from __future__ import annotations
+
+import json
+
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from constructs import Construct
+
+from environments.schema import Environment
+
+
+class EnvironmentKey(Construct):
+    """A rotating key whose policy lets the account administer it and CloudWatch Logs use it."""
+
+    def __init__(self, scope: Construct, id_: str, *, env: Environment) -> None:
+        super().__init__(scope, id_)
+        assert env.aws is not None
+        account, region = env.aws.account_id, env.aws.region
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsEncrypts",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Resource": "*",
+                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"}},
+                },
+            ],
+        }
+        self.key = KmsKey(
+            self,
+            "key",
+            description=f"{env.resource_name('key')}: EKS secrets, ECR images and logs of {env.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(policy),
+        )
+        KmsAlias(self, "alias", name=f"alias/{env.resource_name('key')}", target_key_id=self.key.key_id)
+        self.arn = self.key.arn

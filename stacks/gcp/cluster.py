@@ -1,0 +1,84 @@
+"""GKE: a private, VPC-native regional cluster with Workload Identity, Dataplane V2 (network policy),
+shielded nodes and a release channel; a least-privilege node service account; the system pool.
+
+GPU drivers are installed by GKE itself (``gpu_driver_installation_config``) and GKE runs the
+device plugin, so GKE GPU pools need nothing in the workloads stack.
+"""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_google.container_cluster import (
+    ContainerCluster,
+    ContainerClusterIpAllocationPolicy,
+    ContainerClusterMasterAuth,
+    ContainerClusterMasterAuthClientCertificateConfig,
+    ContainerClusterMasterAuthorizedNetworksConfig,
+    ContainerClusterMasterAuthorizedNetworksConfigCidrBlocks,
+    ContainerClusterPrivateClusterConfig,
+    ContainerClusterReleaseChannel,
+    ContainerClusterWorkloadIdentityConfig,
+)
+from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
+from cdktf_cdktf_provider_google.service_account import ServiceAccount
+from constructs import Construct
+
+from environments.schema import Environment
+from stacks.gcp.network import PODS_RANGE, SERVICES_RANGE, Network
+from stacks.gcp.node_pools import NodePool
+
+NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
+              "roles/stackdriver.resourceMetadata.writer", "roles/artifactregistry.reader")
+
+
+class NodeServiceAccount(Construct):
+    """The identity GKE nodes run as: logs, metrics and image pulls, nothing else."""
+
+    def __init__(self, scope: Construct, id_: str, *, env: Environment) -> None:
+        super().__init__(scope, id_)
+        assert env.gcp is not None
+        self.account = ServiceAccount(self, "account", account_id=env.resource_name("gke-nodes"),
+                                      display_name=f"GKE nodes of {env.name}")
+        for role in NODE_ROLES:
+            ProjectIamMember(self, role.removeprefix("roles/").replace(".", "-"), project=env.gcp.project_id, role=role,
+                             member=f"serviceAccount:{self.account.email}")
+        self.email = self.account.email
+
+
+class Cluster(Construct):
+    """Exposes ``cluster`` and ``node_service_account``."""
+
+    def __init__(self, scope: Construct, id_: str, *, env: Environment, network: Network) -> None:
+        super().__init__(scope, id_)
+        assert env.gcp is not None and env.gcp.cluster is not None
+        cfg = env.gcp.cluster
+        self.cluster = ContainerCluster(
+            self,
+            "cluster",
+            name=env.resource_name("gke"),
+            location=env.gcp.region,
+            network=network.network.id,
+            subnetwork=network.subnet.id,
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            deletion_protection=cfg.deletion_protection,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=ContainerClusterIpAllocationPolicy(cluster_secondary_range_name=PODS_RANGE,
+                                                                    services_secondary_range_name=SERVICES_RANGE),
+            private_cluster_config=ContainerClusterPrivateClusterConfig(
+                enable_private_nodes=True, enable_private_endpoint=cfg.private_endpoint,
+                master_ipv4_cidr_block=cfg.master_cidr) if cfg.private_nodes else None,
+            master_authorized_networks_config=ContainerClusterMasterAuthorizedNetworksConfig(cidr_blocks=[
+                ContainerClusterMasterAuthorizedNetworksConfigCidrBlocks(cidr_block=n.cidr, display_name=n.name)
+                for n in cfg.master_authorized_networks]),
+            release_channel=ContainerClusterReleaseChannel(channel=cfg.release_channel),
+            workload_identity_config=ContainerClusterWorkloadIdentityConfig(
+                workload_pool=f"{env.gcp.project_id}.svc.id.goog") if cfg.workload_identity else None,
+            # Dataplane V2 enforces NetworkPolicy without the Calico add-on
+            datapath_provider="ADVANCED_DATAPATH" if cfg.network_policy else "LEGACY_DATAPATH",
+            enable_shielded_nodes=True,
+            master_auth=ContainerClusterMasterAuth(
+                client_certificate_config=ContainerClusterMasterAuthClientCertificateConfig(issue_client_certificate=False)),
+        )
+        self.node_service_account = NodeServiceAccount(self, "nodes", env=env)
+        NodePool(self, "system", env=env, cluster=self.cluster, service_account=self.node_service_account.email,
+                 name="system", cfg=cfg.system_node_pool)

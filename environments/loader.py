@@ -58,6 +58,7 @@ def format_path(path: Loc) -> str:
 
 # --- YAML with line numbers -------------------------------------------------------------------
 
+
 def _line_index(node: yaml.Node, path: Loc = ()) -> dict[Loc, int]:
     """Map every field path in a composed YAML document to its 1-based line."""
     lines: dict[Loc, int] = {path: node.start_mark.line + 1}
@@ -97,6 +98,7 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
 
 
 # --- pydantic errors -> problems ----------------------------------------------------------------
+
 
 def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     """The model class that holds the last element of ``loc``, following the schema."""
@@ -150,6 +152,7 @@ def _problems_from(err: ValidationError, path: Path, lines: dict[Loc, int]) -> l
 
 # --- public API ---------------------------------------------------------------------------------
 
+
 def load_environment(path: Path) -> Environment:
     data, lines = _read_yaml(path)
     try:
@@ -157,8 +160,16 @@ def load_environment(path: Path) -> Environment:
     except ValidationError as err:
         raise EnvironmentFileError(_problems_from(err, path, lines)) from None
     if env.name != path.stem:
-        raise EnvironmentFileError([Problem(path, ("name",), f"{env.name!r} does not match the file name; name it {path.stem!r} or rename the file",
-                                            lines.get(("name",)))])
+        raise EnvironmentFileError(
+            [
+                Problem(
+                    path,
+                    ("name",),
+                    f"{env.name!r} does not match the file name; name it {path.stem!r} or rename the file",
+                    lines.get(("name",)),
+                )
+            ]
+        )
     return env
 
 
@@ -192,10 +203,18 @@ def _check_across(envs: dict[Path, Environment]) -> None:
     claimed: list[tuple[Path, Loc, str]] = []
     for f, env in envs.items():
         if env.branch in seen_branch:
-            problems.append(Problem(f, ("branch",), f"{env.branch!r} is already followed by {seen_branch[env.branch]}; one environment per branch"))
+            problems.append(
+                Problem(f, ("branch",), f"{env.branch!r} is already followed by {seen_branch[env.branch]}; one environment per branch")
+            )
         seen_branch[env.branch] = f
         if seen_project and env.project != seen_project[0]:
-            problems.append(Problem(f, ("project",), f"{env.project!r} differs from {seen_project[0]!r} in {seen_project[1]}; one project for all environments"))
+            problems.append(
+                Problem(
+                    f,
+                    ("project",),
+                    f"{env.project!r} differs from {seen_project[0]!r} in {seen_project[1]}; one project for all environments",
+                )
+            )
         seen_project = seen_project or (env.project, f)
         if env.promotes_to is not None and env.promotes_to not in by_name:
             problems.append(Problem(f, ("promotes_to",), f"no environment named {env.promotes_to!r}; one of {sorted(by_name)}"))
@@ -204,7 +223,13 @@ def _check_across(envs: dict[Path, Environment]) -> None:
         for path, cidr in env.cidrs():
             for other_f, other_path, other in claimed:
                 if other_f != f and ipaddress.IPv4Network(cidr).overlaps(ipaddress.IPv4Network(other)):
-                    problems.append(Problem(f, path, f"{cidr} overlaps {other_f}: {format_path(other_path)} ({other}); environments need disjoint ranges to be peered"))
+                    problems.append(
+                        Problem(
+                            f,
+                            path,
+                            f"{cidr} overlaps {other_f}: {format_path(other_path)} ({other}); environments need disjoint ranges to be peered",
+                        )
+                    )
         claimed += [(f, p, c) for p, c in env.cidrs()]
     if problems:
         raise EnvironmentFileError(problems)
@@ -222,5 +247,7 @@ def _promotion_order(envs: dict[Path, Environment]) -> list[Environment]:
     missing = [e for e in envs.values() if e not in ordered]
     if missing:
         f = next(p for p, e in envs.items() if e is missing[0])
-        raise EnvironmentFileError([Problem(f, ("promotes_to",), "promotion forms a cycle; the chain must end (production promotes to nothing)")])
+        raise EnvironmentFileError(
+            [Problem(f, ("promotes_to",), "promotion forms a cycle; the chain must end (production promotes to nothing)")]
+        )
     return ordered

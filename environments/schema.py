@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -32,6 +32,7 @@ class Model(BaseModel):
 
 # --- scalar types -----------------------------------------------------------------------------
 
+
 def _cidr(value: str) -> str:
     try:
         net = ipaddress.IPv4Network(value, strict=True)
@@ -46,8 +47,10 @@ EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,11}$")]
 LabelKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 LabelValue = Annotated[str, Field(pattern=r"^[a-z0-9_-]{0,63}$")]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
-K8sLabels = dict[Annotated[str, Field(pattern=r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")],
-                 Annotated[str, Field(max_length=63)]]
+K8sLabels = dict[
+    Annotated[str, Field(pattern=r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")],
+    Annotated[str, Field(max_length=63)],
+]
 
 
 def _check_scaling(lo: int, desired: int | None, hi: int) -> None:
@@ -66,6 +69,7 @@ class Taint(Model):
 
 
 # --- AWS --------------------------------------------------------------------------------------
+
 
 class AwsNetwork(Model):
     cidr: Cidr
@@ -118,7 +122,9 @@ class EksGpuNodeGroup(EksNodeGroup):
         for i, itype in enumerate(self.instance_types):
             gpu = facts.aws_gpu(itype)
             if gpu is None:
-                raise FieldError(("instance_types", i), f"{itype!r} has no GPU; use a GPU instance type such as g6.xlarge, g5.xlarge or p5.48xlarge")
+                raise FieldError(
+                    ("instance_types", i), f"{itype!r} has no GPU; use a GPU instance type such as g6.xlarge, g5.xlarge or p5.48xlarge"
+                )
             archs.add(gpu.arch)
         if len(archs) > 1:
             raise FieldError("instance_types", "mixes x86_64 and arm64 GPU instance types; one node group has one AMI")
@@ -194,7 +200,9 @@ class LambdaEndpoint(Model):
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     reserved_concurrency: Annotated[int, Field(ge=0)]
     url_auth: Literal["AWS_IAM", "NONE"] = "AWS_IAM"
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = 30
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = (
+        30
+    )
 
     @model_validator(mode="after")
     def _image(self) -> LambdaEndpoint:
@@ -225,12 +233,15 @@ class AwsConfig(Model):
         repos = {r.name for r in self.registries}
         for i, ep in enumerate(self.endpoints):
             if ep.repository not in repos:
-                raise FieldError(("endpoints", i, "repository"),
-                                 f"{ep.repository!r} is not a registry of this environment; one of {sorted(repos) or 'none defined'}")
+                raise FieldError(
+                    ("endpoints", i, "repository"),
+                    f"{ep.repository!r} is not a registry of this environment; one of {sorted(repos) or 'none defined'}",
+                )
         return self
 
 
 # --- GCP --------------------------------------------------------------------------------------
+
 
 class GcpNetwork(Model):
     subnet_cidr: Cidr
@@ -282,8 +293,10 @@ class GkeGpuNodePool(GkeNodePool):
         if builtin is not None:
             want_type, want_count = builtin
             if accel.type != want_type:
-                raise FieldError(("accelerator", "type"),
-                                 f"{self.machine_type} carries {want_type}, not {accel.type}; nvidia-l4 fits g2, A100 fits a2, H100 fits a3")
+                raise FieldError(
+                    ("accelerator", "type"),
+                    f"{self.machine_type} carries {want_type}, not {accel.type}; nvidia-l4 fits g2, A100 fits a2, H100 fits a3",
+                )
             if accel.count != want_count:
                 raise FieldError(("accelerator", "count"), f"{self.machine_type} has {want_count} built-in GPU(s), not {accel.count}")
         elif self.machine_type.startswith("n1-") and not self.machine_type.startswith(("n1-standard-1", "f1", "g1")):
@@ -292,7 +305,10 @@ class GkeGpuNodePool(GkeNodePool):
             if accel.count not in (1, 2, 4):
                 raise FieldError(("accelerator", "count"), "N1 machines attach 1, 2 or 4 GPUs")
         else:
-            raise FieldError("machine_type", f"{self.machine_type!r} has no GPU and takes none; use g2-standard-*, a2-*, a3-* or n1-standard-* with a T4/V100")
+            raise FieldError(
+                "machine_type",
+                f"{self.machine_type!r} has no GPU and takes none; use g2-standard-*, a2-*, a3-* or n1-standard-* with a T4/V100",
+            )
         return self
 
 
@@ -354,12 +370,15 @@ class GcpConfig(Model):
         repos = {r.name for r in self.registries}
         for i, trigger in enumerate(self.build_triggers):
             if trigger.registry not in repos:
-                raise FieldError(("build_triggers", i, "registry"),
-                                 f"{trigger.registry!r} is not a registry of this environment; one of {sorted(repos) or 'none defined'}")
+                raise FieldError(
+                    ("build_triggers", i, "registry"),
+                    f"{trigger.registry!r} is not a registry of this environment; one of {sorted(repos) or 'none defined'}",
+                )
         return self
 
 
 # --- environment ------------------------------------------------------------------------------
+
 
 class StateBackend(Model):
     backend: Literal["s3", "gcs"]
@@ -443,9 +462,11 @@ class Environment(Model):
             out.append((("aws", "network", "cidr"), self.aws.network.cidr))
         if self.gcp:
             net = self.gcp.network
-            out += [(("gcp", "network", "subnet_cidr"), net.subnet_cidr),
-                    (("gcp", "network", "pods_cidr"), net.pods_cidr),
-                    (("gcp", "network", "services_cidr"), net.services_cidr)]
+            out += [
+                (("gcp", "network", "subnet_cidr"), net.subnet_cidr),
+                (("gcp", "network", "pods_cidr"), net.pods_cidr),
+                (("gcp", "network", "services_cidr"), net.services_cidr),
+            ]
             if self.gcp.cluster and self.gcp.cluster.private_nodes:
                 out.append((("gcp", "cluster", "master_cidr"), self.gcp.cluster.master_cidr))
         return out
@@ -479,16 +500,23 @@ class Environment(Model):
         return {**self.tags, "environment": self.name, "project": self.project, "managed-by": "cdktf"}
 
 
-def _unique_names(items: Sequence[object], field: str) -> None:
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def _unique_names(items: Sequence[_Named], field: str) -> None:
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
-        name = getattr(item, "name")
+        name = item.name
         if name in seen:
             raise FieldError((field, i, "name"), f"{name!r} is already used by {field}[{seen[name]}]; names are unique")
         seen[name] = i
 
 
-def _pairs(items: list[tuple[tuple[str | int, ...], str]]) -> list[tuple[tuple[tuple[str | int, ...], str], tuple[tuple[str | int, ...], str]]]:
+def _pairs(
+    items: list[tuple[tuple[str | int, ...], str]],
+) -> list[tuple[tuple[tuple[str | int, ...], str], tuple[tuple[str | int, ...], str]]]:
     return [(items[i], items[j]) for i in range(len(items)) for j in range(i + 1, len(items))]
 
 

@@ -12,8 +12,15 @@ def _gpu_rows(s: StackSummary) -> list[tuple[str, str, str, str, str]]:
     for p in s.gpu_pools:
         per_zone = " per zone" if p.cloud == "gcp" else ""
         zones = f" × {p.zones} zones" if p.zones else ""
-        rows.append((f"{p.cloud}/{p.pool}", p.gpu, f"{p.gpus_per_node}", f"{p.min_nodes}–{p.max_nodes}{per_zone}{zones}",
-                     "spot" if p.spot else "on-demand"))
+        rows.append(
+            (
+                f"{p.cloud}/{p.pool}",
+                p.gpu,
+                f"{p.gpus_per_node}",
+                f"{p.min_nodes}–{p.max_nodes}{per_zone}{zones}",
+                "spot" if p.spot else "on-demand",
+            )
+        )
     return rows
 
 
@@ -31,7 +38,10 @@ def summaries_tables(summaries: list[StackSummary]) -> list[Table]:
         if s.gpu_pools:
             t.add_row("gpu capacity (max)", ", ".join(f"{g} {n}" for g, n in s.gpus_by_type().items()))
         for e in s.endpoints:
-            t.add_row("endpoint", f"{e['name']}: {e['memory_mb']} MB, {e['architecture']}, reserved {e['reserved_concurrency']}, URL auth {e['url_auth']}")
+            t.add_row(
+                "endpoint",
+                f"{e['name']}: {e['memory_mb']} MB, {e['architecture']}, reserved {e['reserved_concurrency']}, URL auth {e['url_auth']}",
+            )
         tables.append(t)
     return tables
 
@@ -44,14 +54,17 @@ def summaries_markdown(summaries: list[StackSummary]) -> str:
         lines += [f"| `{k}` | {v} |" for k, v in s.resources.items()]
         if s.clusters:
             lines += ["", "| cluster | cloud | version/channel | endpoint |", "| --- | --- | --- | --- |"]
-            lines += [f"| {c['name']} | {c['cloud']} | {c['version']} | {'public' if c['public_endpoint'] else 'private'} |"
-                      for c in s.clusters]
+            lines += [
+                f"| {c['name']} | {c['cloud']} | {c['version']} | {'public' if c['public_endpoint'] else 'private'} |" for c in s.clusters
+            ]
         if s.gpu_pools:
             lines += ["", "| GPU pool | GPU | per node | nodes | capacity |", "| --- | --- | ---: | --- | --- |"]
             lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in _gpu_rows(s)]
         if s.endpoints:
             lines += ["", "| endpoint | memory MB | arch | reserved | URL auth |", "| --- | ---: | --- | ---: | --- |"]
-            lines += [f"| {e['name']} | {e['memory_mb']} | {e['architecture']} | {e['reserved_concurrency']} | {e['url_auth']} |"
-                      for e in s.endpoints]
+            lines += [
+                f"| {e['name']} | {e['memory_mb']} | {e['architecture']} | {e['reserved_concurrency']} | {e['url_auth']} |"
+                for e in s.endpoints
+            ]
         lines.append("")
     return "\n".join(lines)

@@ -56,42 +56,75 @@ class StackSummary:
 def summarize(stack: Stack) -> StackSummary:
     counts = Counter(r.type for r in stack.resources)
     summary = StackSummary(stack=stack.name, resources=dict(sorted(counts.items())))
-    kind, conf = next(iter(stack.backend.items()), ("local", {}))
+    backend: tuple[str, dict[str, Any]] = next(iter(stack.backend.items()), ("local", {}))
+    kind, conf = backend
     summary.backend = f"{kind}://{conf.get('bucket', '')}/{conf.get('key', conf.get('prefix', ''))}" if conf else kind
 
     for r in stack.of_type("aws_eks_cluster"):
-        summary.clusters.append({"cloud": "aws", "name": r.get("name"), "version": r.get("version"),
-                                 "public_endpoint": bool(r.get("vpc_config.endpoint_public_access"))})
+        summary.clusters.append(
+            {
+                "cloud": "aws",
+                "name": r.get("name"),
+                "version": r.get("version"),
+                "public_endpoint": bool(r.get("vpc_config.endpoint_public_access")),
+            }
+        )
     for r in stack.of_type("google_container_cluster"):
-        summary.clusters.append({"cloud": "gcp", "name": r.get("name"), "version": r.get("release_channel.channel"),
-                                 "public_endpoint": not r.get("private_cluster_config.enable_private_endpoint", False)})
+        summary.clusters.append(
+            {
+                "cloud": "gcp",
+                "name": r.get("name"),
+                "version": r.get("release_channel.channel"),
+                "public_endpoint": not r.get("private_cluster_config.enable_private_endpoint", False),
+            }
+        )
 
     for r in stack.of_type("aws_eks_node_group"):
         types = r.get("instance_types") or []
         gpu = aws_gpu(types[0]) if types else None
         if gpu is None:
             continue
-        summary.gpu_pools.append(GpuCapacity(
-            cloud="aws", pool=str(r.get("node_group_name")), gpu=gpu.model, gpus_per_node=gpu.count,
-            min_nodes=int(r.get("scaling_config.min_size", 0)), max_nodes=int(r.get("scaling_config.max_size", 0)),
-            spot=r.get("capacity_type") == "SPOT"))
+        summary.gpu_pools.append(
+            GpuCapacity(
+                cloud="aws",
+                pool=str(r.get("node_group_name")),
+                gpu=gpu.model,
+                gpus_per_node=gpu.count,
+                min_nodes=int(r.get("scaling_config.min_size", 0)),
+                max_nodes=int(r.get("scaling_config.max_size", 0)),
+                spot=r.get("capacity_type") == "SPOT",
+            )
+        )
     for r in stack.of_type("google_container_node_pool"):
         accel = r.get("node_config.guest_accelerator")
         if not accel:
             continue
         zones = r.get("node_locations")
-        summary.gpu_pools.append(GpuCapacity(
-            cloud="gcp", pool=str(r.get("name")), gpu=str(accel[0]["type"]), gpus_per_node=int(accel[0]["count"]),
-            min_nodes=int(r.get("autoscaling.min_node_count", 0)), max_nodes=int(r.get("autoscaling.max_node_count", 0)),
-            spot=bool(r.get("node_config.spot")), zones=len(zones) if zones else None))
+        summary.gpu_pools.append(
+            GpuCapacity(
+                cloud="gcp",
+                pool=str(r.get("name")),
+                gpu=str(accel[0]["type"]),
+                gpus_per_node=int(accel[0]["count"]),
+                min_nodes=int(r.get("autoscaling.min_node_count", 0)),
+                max_nodes=int(r.get("autoscaling.max_node_count", 0)),
+                spot=bool(r.get("node_config.spot")),
+                zones=len(zones) if zones else None,
+            )
+        )
 
     urls = {u.get("function_name"): u for u in stack.of_type("aws_lambda_function_url")}
     for r in stack.of_type("aws_lambda_function"):
         ref = "${" + f"{r.address}.function_name" + "}"
         url = urls.get(ref)
-        summary.endpoints.append({
-            "name": r.get("function_name"), "memory_mb": r.get("memory_size"), "timeout_s": r.get("timeout"),
-            "architecture": (r.get("architectures") or ["x86_64"])[0],
-            "reserved_concurrency": r.get("reserved_concurrent_executions"),
-            "url_auth": url.get("authorization_type") if url else None})
+        summary.endpoints.append(
+            {
+                "name": r.get("function_name"),
+                "memory_mb": r.get("memory_size"),
+                "timeout_s": r.get("timeout"),
+                "architecture": (r.get("architectures") or ["x86_64"])[0],
+                "reserved_concurrency": r.get("reserved_concurrent_executions"),
+                "url_auth": url.get("authorization_type") if url else None,
+            }
+        )
     return summary

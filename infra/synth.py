@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTDIR = ROOT / "cdktf.out"
 HASH_FILE = ".synth-inputs.sha256"
 INPUT_DIRS = ("environments", "stacks")
-PACKAGES = ("cdktf", "constructs", "jsii", "cdktf-cdktf-provider-aws", "cdktf-cdktf-provider-google",
-            "cdktf-cdktf-provider-helm")
+PACKAGES = ("cdktf", "constructs", "jsii", "cdktf-cdktf-provider-aws", "cdktf-cdktf-provider-google", "cdktf-cdktf-provider-helm")
 # what Terraform and the cdktf CLI leave in a stack's directory and a re-synth must keep
 WORKING_FILES = (".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup", "plan")
 

@@ -48,8 +48,11 @@ def load_config(stack_dir: Path) -> dict[str, Any]:
     module, diags = TerraformConfig.load_config_dir(str(stack_dir))
     errors = [d for d in diags or [] if d.get("Severity") == HCL_ERROR]
     if errors:
-        lines = [f"{(d.get('Subject') or {}).get('Filename', stack_dir)}:{((d.get('Subject') or {}).get('Start') or {}).get('Line', '?')}: "
-                 f"{d.get('Summary')}: {d.get('Detail')}" for d in errors]
+        lines = [
+            f"{(d.get('Subject') or {}).get('Filename', stack_dir)}:{((d.get('Subject') or {}).get('Start') or {}).get('Line', '?')}: "
+            f"{d.get('Summary')}: {d.get('Detail')}"
+            for d in errors
+        ]
         raise TerraformError("Terraform rejected the configuration:\n" + "\n".join(lines))
     result: dict[str, Any] = module
     return result

@@ -51,9 +51,11 @@ class Stack:
 
     @property
     def resources(self) -> list[Resource]:
-        return [Resource(rtype, name, values)
-                for rtype, by_name in sorted(self.raw.get("resource", {}).items())
-                for name, values in sorted(by_name.items())]
+        return [
+            Resource(rtype, name, values)
+            for rtype, by_name in sorted(self.raw.get("resource", {}).items())
+            for name, values in sorted(by_name.items())
+        ]
 
     def of_type(self, rtype: str) -> list[Resource]:
         return [r for r in self.resources if r.type == rtype]

@@ -46,14 +46,22 @@ class EnvironmentStack(TerraformStack):
         if env.aws.cluster:
             cluster = EksClusterConstruct(self, "aws-eks", env=env, network=network, key=key)
             for group in env.aws.cluster.gpu_node_groups:
-                GpuNodeGroup(self, f"aws-gpu-{group.name}", env=env, cluster=cluster.cluster, role=cluster.node_role,
-                             network=network, cfg=group)
+                GpuNodeGroup(
+                    self, f"aws-gpu-{group.name}", env=env, cluster=cluster.cluster, role=cluster.node_role, network=network, cfg=group
+                )
             AutoscalerIdentity(self, "aws-cluster-autoscaler", env=env, cluster=cluster.cluster, cluster_name=cluster.name)
             TerraformOutput(self, "eks_cluster_name", value=cluster.cluster.name)
             TerraformOutput(self, "eks_cluster_endpoint", value=cluster.cluster.endpoint)
         for endpoint in env.aws.endpoints:
-            ep = Endpoint(self, f"aws-lambda-{endpoint.name}", env=env, cfg=endpoint,
-                          registry=registries[endpoint.repository], network=network, key=key)
+            ep = Endpoint(
+                self,
+                f"aws-lambda-{endpoint.name}",
+                env=env,
+                cfg=endpoint,
+                registry=registries[endpoint.repository],
+                network=network,
+                key=key,
+            )
             TerraformOutput(self, f"lambda_{endpoint.name.replace('-', '_')}_url", value=ep.url.function_url)
         for name, registry in registries.items():
             TerraformOutput(self, f"ecr_{name.replace('-', '_')}_url", value=registry.repository_url)
@@ -66,13 +74,19 @@ class EnvironmentStack(TerraformStack):
         if env.gcp.cluster:
             cluster = GkeClusterConstruct(self, "gcp-gke", env=env, network=network)
             for pool in env.gcp.cluster.gpu_node_pools:
-                NodePool(self, f"gcp-gpu-{pool.name}", env=env, cluster=cluster.cluster,
-                         service_account=cluster.node_service_account.email, name=f"gpu-{pool.name}", cfg=pool)
+                NodePool(
+                    self,
+                    f"gcp-gpu-{pool.name}",
+                    env=env,
+                    cluster=cluster.cluster,
+                    service_account=cluster.node_service_account.email,
+                    name=f"gpu-{pool.name}",
+                    cfg=pool,
+                )
             TerraformOutput(self, "gke_cluster_name", value=cluster.cluster.name)
         if env.gcp.build_triggers:
             identity = BuildIdentity(self, "gcp-build-identity", env=env, registries=list(registries.values()))
             for trigger in env.gcp.build_triggers:
-                Trigger(self, f"gcp-build-{trigger.name}", env=env, cfg=trigger, identity=identity,
-                        registry=registries[trigger.registry])
+                Trigger(self, f"gcp-build-{trigger.name}", env=env, cfg=trigger, identity=identity, registry=registries[trigger.registry])
         for name, registry in registries.items():
             TerraformOutput(self, f"artifact_registry_{name.replace('-', '_')}_url", value=registry.url)

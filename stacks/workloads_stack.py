@@ -48,34 +48,74 @@ class WorkloadsStack(TerraformStack):
         cluster_name = env.resource_name("eks")
         AwsProvider(self, "aws", region=env.aws.region, allowed_account_ids=[env.aws.account_id])
         cluster = DataAwsEksCluster(self, "cluster", name=cluster_name)
-        HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(
-            host=cluster.endpoint,
-            cluster_ca_certificate=f"${{base64decode({cluster.certificate_authority.get(0).data})}}",
-            exec=HelmProviderKubernetesExec(api_version="client.authentication.k8s.io/v1beta1", command="aws",
-                                            args=["eks", "get-token", "--cluster-name", cluster_name,
-                                                  "--region", env.aws.region]),
-        ))
+        HelmProvider(
+            self,
+            "helm",
+            kubernetes=HelmProviderKubernetes(
+                host=cluster.endpoint,
+                cluster_ca_certificate=f"${{base64decode({cluster.certificate_authority.get(0).data})}}",
+                exec=HelmProviderKubernetesExec(
+                    api_version="client.authentication.k8s.io/v1beta1",
+                    command="aws",
+                    args=["eks", "get-token", "--cluster-name", cluster_name, "--region", env.aws.region],
+                ),
+            ),
+        )
         gpu_groups = env.aws.cluster.gpu_node_groups
         plugin_groups = [env.resource_name(f"ng-{g.name}") for g in gpu_groups if g.needs_device_plugin]
         if plugin_groups:
             tolerations = {(t.key, t.value, t.effect) for g in gpu_groups for t in g.taints}
             repo, chart, version = NVIDIA_DEVICE_PLUGIN
-            Release(self, "nvidia-device-plugin", name="nvidia-device-plugin", namespace=NAMESPACE, repository=repo,
-                    chart=chart, version=version, values=[json.dumps({
-                        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                            {"matchExpressions": [{"key": "eks.amazonaws.com/nodegroup", "operator": "In",
-                                                   "values": plugin_groups}]}]}}},
-                        "tolerations": [{"key": k, "value": v, "effect": e, "operator": "Equal"}
-                                        for k, v, e in sorted(tolerations)],
-                    }, sort_keys=True)])
+            Release(
+                self,
+                "nvidia-device-plugin",
+                name="nvidia-device-plugin",
+                namespace=NAMESPACE,
+                repository=repo,
+                chart=chart,
+                version=version,
+                values=[
+                    json.dumps(
+                        {
+                            "affinity": {
+                                "nodeAffinity": {
+                                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                                        "nodeSelectorTerms": [
+                                            {
+                                                "matchExpressions": [
+                                                    {"key": "eks.amazonaws.com/nodegroup", "operator": "In", "values": plugin_groups}
+                                                ]
+                                            }
+                                        ]
+                                    }
+                                }
+                            },
+                            "tolerations": [{"key": k, "value": v, "effect": e, "operator": "Equal"} for k, v, e in sorted(tolerations)],
+                        },
+                        sort_keys=True,
+                    )
+                ],
+            )
         repo, chart, version = CLUSTER_AUTOSCALER
-        Release(self, "cluster-autoscaler", name="cluster-autoscaler", namespace=NAMESPACE, repository=repo, chart=chart,
-                version=version, values=[json.dumps({
-                    "autoDiscovery": {"clusterName": cluster_name},
-                    "awsRegion": env.aws.region,
-                    # the autoscaler's minor version must match the cluster's
-                    "image": {"tag": f"v{env.aws.cluster.kubernetes_version}.0"},
-                    "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
-                    "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False,
-                                  "expander": "least-waste"},
-                }, sort_keys=True)])
+        Release(
+            self,
+            "cluster-autoscaler",
+            name="cluster-autoscaler",
+            namespace=NAMESPACE,
+            repository=repo,
+            chart=chart,
+            version=version,
+            values=[
+                json.dumps(
+                    {
+                        "autoDiscovery": {"clusterName": cluster_name},
+                        "awsRegion": env.aws.region,
+                        # the autoscaler's minor version must match the cluster's
+                        "image": {"tag": f"v{env.aws.cluster.kubernetes_version}.0"},
+                        "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
+                        "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False, "expander": "least-waste"},
+                    },
+                    sort_keys=True,
+                )
+            ],
+        )

@@ -31,12 +31,17 @@ class Cluster(Construct):
         assert env.aws is not None and env.aws.cluster is not None
         cfg = env.aws.cluster
         self.name = env.resource_name("eks")
-        role = IamRole(self, "role", name=env.resource_name("eks-cluster"),
-                       assume_role_policy=assume_role_policy("eks.amazonaws.com", extra_actions=("sts:TagSession",)))
+        role = IamRole(
+            self,
+            "role",
+            name=env.resource_name("eks-cluster"),
+            assume_role_policy=assume_role_policy("eks.amazonaws.com", extra_actions=("sts:TagSession",)),
+        )
         attachment = IamRolePolicyAttachment(self, "role-policy", role=role.name, policy_arn=managed_policy("AmazonEKSClusterPolicy"))
         # EKS creates /aws/eks/<name>/cluster itself without retention or KMS: own it first.
-        logs = CloudwatchLogGroup(self, "logs", name=f"/aws/eks/{self.name}/cluster",
-                                  retention_in_days=cfg.log_retention_days, kms_key_id=key.arn)
+        logs = CloudwatchLogGroup(
+            self, "logs", name=f"/aws/eks/{self.name}/cluster", retention_in_days=cfg.log_retention_days, kms_key_id=key.arn
+        )
         self.cluster = EksCluster(
             self,
             "cluster",
@@ -50,14 +55,23 @@ class Cluster(Construct):
                 public_access_cidrs=cfg.public_access_cidrs or None,
             ),
             encryption_config=EksClusterEncryptionConfig(
-                resources=["secrets"], provider=EksClusterEncryptionConfigProvider(key_arn=key.arn)),
+                resources=["secrets"], provider=EksClusterEncryptionConfigProvider(key_arn=key.arn)
+            ),
             enabled_cluster_log_types=list(cfg.logging),
-            access_config=EksClusterAccessConfig(authentication_mode="API",
-                                                 bootstrap_cluster_creator_admin_permissions=True),
+            access_config=EksClusterAccessConfig(authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True),
             upgrade_policy=EksClusterUpgradePolicy(support_type=cfg.support_type),
             depends_on=[attachment, logs],
         )
         EksAddon(self, "pod-identity-agent", cluster_name=self.cluster.name, addon_name="eks-pod-identity-agent")
         self.node_role = NodeRole(self, "node-role", env=env)
-        ManagedNodeGroup(self, "system", env=env, cluster=self.cluster, role=self.node_role, network=network,
-                         name="system", cfg=cfg.system_node_group, ami_type="AL2023_x86_64_STANDARD")
+        ManagedNodeGroup(
+            self,
+            "system",
+            env=env,
+            cluster=self.cluster,
+            role=self.node_role,
+            network=network,
+            name="system",
+            cfg=cfg.system_node_group,
+            ami_type="AL2023_x86_64_STANDARD",
+        )

@@ -27,28 +27,69 @@ from stacks.aws.registry import Registry
 class Endpoint(Construct):
     """One function (image), its log group, its least-privilege role and its function URL."""
 
-    def __init__(self, scope: Construct, id_: str, *, env: Environment, cfg: LambdaEndpoint, registry: Registry,
-                 network: Network, key: EnvironmentKey) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env: Environment,
+        cfg: LambdaEndpoint,
+        registry: Registry,
+        network: Network,
+        key: EnvironmentKey,
+    ) -> None:
         super().__init__(scope, id_)
         name = env.resource_name(cfg.name)
-        log_group = CloudwatchLogGroup(self, "logs", name=f"/aws/lambda/{name}", retention_in_days=cfg.log_retention_days,
-                                       kms_key_id=key.arn)
+        log_group = CloudwatchLogGroup(
+            self, "logs", name=f"/aws/lambda/{name}", retention_in_days=cfg.log_retention_days, kms_key_id=key.arn
+        )
         role = IamRole(self, "role", name=f"{name}-lambda", assume_role_policy=assume_role_policy("lambda.amazonaws.com"))
         # ENI management for VPC access is AWS's managed policy; everything else is scoped here.
-        vpc_access = IamRolePolicyAttachment(self, "vpc-access", role=role.name,
-                                             policy_arn=managed_policy("service-role/AWSLambdaVPCAccessExecutionRole"))
-        inline = IamRolePolicy(self, "policy", role=role.id, policy=policy_document([
-            {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": [f"{log_group.arn}:*"]},
-            {"Sid": "PullOwnImage", "Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-             "Resource": [registry.arn]},
-            {"Sid": "Traces", "Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-             "Resource": ["*"]},
-        ]))
+        vpc_access = IamRolePolicyAttachment(
+            self, "vpc-access", role=role.name, policy_arn=managed_policy("service-role/AWSLambdaVPCAccessExecutionRole")
+        )
+        inline = IamRolePolicy(
+            self,
+            "policy",
+            role=role.id,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "WriteOwnLogs",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": [f"{log_group.arn}:*"],
+                    },
+                    {
+                        "Sid": "PullOwnImage",
+                        "Effect": "Allow",
+                        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                        "Resource": [registry.arn],
+                    },
+                    {
+                        "Sid": "Traces",
+                        "Effect": "Allow",
+                        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                        "Resource": ["*"],
+                    },
+                ]
+            ),
+        )
         security_group = SecurityGroup(
-            self, "sg", name=f"{name}-lambda", description=f"{name}: outbound HTTPS only", vpc_id=network.vpc_id,
-            egress=[SecurityGroupEgress(description="HTTPS to AWS APIs and the model registry", from_port=443,
-                                        to_port=443, protocol="tcp", cidr_blocks=["0.0.0.0/0"])],
+            self,
+            "sg",
+            name=f"{name}-lambda",
+            description=f"{name}: outbound HTTPS only",
+            vpc_id=network.vpc_id,
+            egress=[
+                SecurityGroupEgress(
+                    description="HTTPS to AWS APIs and the model registry",
+                    from_port=443,
+                    to_port=443,
+                    protocol="tcp",
+                    cidr_blocks=["0.0.0.0/0"],
+                )
+            ],
         )
         self.function = LambdaFunction(
             self,
@@ -63,10 +104,8 @@ class Endpoint(Construct):
             reserved_concurrent_executions=cfg.reserved_concurrency,
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=log_group.name),
-            vpc_config=LambdaFunctionVpcConfig(subnet_ids=network.private_subnet_ids,
-                                               security_group_ids=[security_group.id]),
+            vpc_config=LambdaFunctionVpcConfig(subnet_ids=network.private_subnet_ids, security_group_ids=[security_group.id]),
             environment=LambdaFunctionEnvironment(variables={"MODEL_ENV": env.name}),
             depends_on=[vpc_access, inline],
         )
-        self.url = LambdaFunctionUrl(self, "url", function_name=self.function.function_name,
-                                     authorization_type=cfg.url_auth)
+        self.url = LambdaFunctionUrl(self, "url", function_name=self.function.function_name, authorization_type=cfg.url_auth)

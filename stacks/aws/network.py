@@ -33,8 +33,9 @@ class Network(Construct):
         assert env.aws is not None
         cfg = env.aws.network
         cluster_name = env.resource_name("eks")
-        self.vpc = Vpc(self, "vpc", cidr_block=cfg.cidr, enable_dns_hostnames=True, enable_dns_support=True,
-                       tags={"Name": env.resource_name("vpc")})
+        self.vpc = Vpc(
+            self, "vpc", cidr_block=cfg.cidr, enable_dns_hostnames=True, enable_dns_support=True, tags={"Name": env.resource_name("vpc")}
+        )
         self.vpc_id = self.vpc.id
         DefaultSecurityGroup(self, "default-sg", vpc_id=self.vpc.id)  # no rules: nothing uses the default group
         azs = DataAwsAvailabilityZones(self, "azs", state="available")
@@ -50,34 +51,84 @@ class Network(Construct):
         nats: list[NatGateway] = []
         for i in range(cfg.azs):
             az = Fn.element(azs.names, i)
-            public = Subnet(self, f"public-{i}", vpc_id=self.vpc.id, cidr_block=public_cidrs[i], availability_zone=az,
-                            tags={"Name": env.resource_name(f"public-{i}"), "kubernetes.io/role/elb": "1",
-                                  f"kubernetes.io/cluster/{cluster_name}": "shared"})
+            public = Subnet(
+                self,
+                f"public-{i}",
+                vpc_id=self.vpc.id,
+                cidr_block=public_cidrs[i],
+                availability_zone=az,
+                tags={
+                    "Name": env.resource_name(f"public-{i}"),
+                    "kubernetes.io/role/elb": "1",
+                    f"kubernetes.io/cluster/{cluster_name}": "shared",
+                },
+            )
             RouteTableAssociation(self, f"public-{i}-rt", subnet_id=public.id, route_table_id=public_rt.id)
             self.public_subnets.append(public)
-            private = Subnet(self, f"private-{i}", vpc_id=self.vpc.id, cidr_block=private_cidrs[i], availability_zone=az,
-                             tags={"Name": env.resource_name(f"private-{i}"), "kubernetes.io/role/internal-elb": "1",
-                                   f"kubernetes.io/cluster/{cluster_name}": "shared"})
+            private = Subnet(
+                self,
+                f"private-{i}",
+                vpc_id=self.vpc.id,
+                cidr_block=private_cidrs[i],
+                availability_zone=az,
+                tags={
+                    "Name": env.resource_name(f"private-{i}"),
+                    "kubernetes.io/role/internal-elb": "1",
+                    f"kubernetes.io/cluster/{cluster_name}": "shared",
+                },
+            )
             self.private_subnets.append(private)
             if cfg.nat == "per_az" or i == 0:
                 eip = Eip(self, f"nat-eip-{i}", domain="vpc", tags={"Name": env.resource_name(f"nat-{i}")})
-                nats.append(NatGateway(self, f"nat-{i}", allocation_id=eip.id, subnet_id=public.id,
-                                       tags={"Name": env.resource_name(f"nat-{i}")}, depends_on=[igw]))
+                nats.append(
+                    NatGateway(
+                        self,
+                        f"nat-{i}",
+                        allocation_id=eip.id,
+                        subnet_id=public.id,
+                        tags={"Name": env.resource_name(f"nat-{i}")},
+                        depends_on=[igw],
+                    )
+                )
             rt = RouteTable(self, f"private-{i}-rt", vpc_id=self.vpc.id, tags={"Name": env.resource_name(f"private-{i}")})
-            Route(self, f"private-{i}-default", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0",
-                  nat_gateway_id=nats[-1].id)
+            Route(self, f"private-{i}-default", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0", nat_gateway_id=nats[-1].id)
             RouteTableAssociation(self, f"private-{i}-rta", subnet_id=private.id, route_table_id=rt.id)
         self.private_subnet_ids = [s.id for s in self.private_subnets]
         self.public_subnet_ids = [s.id for s in self.public_subnets]
 
-        log_group = CloudwatchLogGroup(self, "flow-logs", name=f"/vpc/{env.resource_name('vpc')}/flow-logs",
-                                       retention_in_days=cfg.flow_log_retention_days, kms_key_id=key.arn)
-        role = IamRole(self, "flow-logs-role", name=env.resource_name("vpc-flow-logs"),
-                       assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"))
-        IamRolePolicy(self, "flow-logs-policy", role=role.id, policy=policy_document([
-            {"Effect": "Allow",
-             "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
-             "Resource": [log_group.arn, f"{log_group.arn}:*"]},
-        ]))
-        FlowLog(self, "flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination=log_group.arn,
-                iam_role_arn=role.arn, max_aggregation_interval=600)
+        log_group = CloudwatchLogGroup(
+            self,
+            "flow-logs",
+            name=f"/vpc/{env.resource_name('vpc')}/flow-logs",
+            retention_in_days=cfg.flow_log_retention_days,
+            kms_key_id=key.arn,
+        )
+        role = IamRole(
+            self,
+            "flow-logs-role",
+            name=env.resource_name("vpc-flow-logs"),
+            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"),
+        )
+        IamRolePolicy(
+            self,
+            "flow-logs-policy",
+            role=role.id,
+            policy=policy_document(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+                        "Resource": [log_group.arn, f"{log_group.arn}:*"],
+                    },
+                ]
+            ),
+        )
+        FlowLog(
+            self,
+            "flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type="ALL",
+            log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=600,
+        )

@@ -33,7 +33,8 @@ from cdktf_cdktf_provider_aws.launch_template import (
 )
 from constructs import Construct
 
-from environments.schema import EksGpuNodeGroup, EksNodeGroup as NodeGroupConfig, Environment, Taint
+from environments.schema import EksGpuNodeGroup, Environment, Taint
+from environments.schema import EksNodeGroup as NodeGroupConfig
 from stacks.aws.iam import assume_role_policy, managed_policy
 from stacks.aws.network import Network
 
@@ -47,8 +48,7 @@ class NodeRole(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, env: Environment) -> None:
         super().__init__(scope, id_)
-        self.role = IamRole(self, "role", name=env.resource_name("eks-node"),
-                            assume_role_policy=assume_role_policy("ec2.amazonaws.com"))
+        self.role = IamRole(self, "role", name=env.resource_name("eks-node"), assume_role_policy=assume_role_policy("ec2.amazonaws.com"))
         self.attachments = [
             IamRolePolicyAttachment(self, name, role=self.role.name, policy_arn=managed_policy(name))
             for name in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy")
@@ -72,9 +72,21 @@ def autoscaler_template_tags(labels: Mapping[str, str], taints: list[Taint], gpu
 class ManagedNodeGroup(Construct):
     """A managed node group with its own launch template; exposes ``node_group``."""
 
-    def __init__(self, scope: Construct, id_: str, *, env: Environment, cluster: EksCluster, role: NodeRole,
-                 network: Network, name: str, cfg: NodeGroupConfig, ami_type: str,
-                 labels: Mapping[str, str] | None = None, extra_tags: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env: Environment,
+        cluster: EksCluster,
+        role: NodeRole,
+        network: Network,
+        name: str,
+        cfg: NodeGroupConfig,
+        ami_type: str,
+        labels: Mapping[str, str] | None = None,
+        extra_tags: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(scope, id_)
         full_name = env.resource_name(f"ng-{name}")
         instance_tags = {**env.all_tags, "Name": full_name}
@@ -83,15 +95,19 @@ class ManagedNodeGroup(Construct):
             "launch-template",
             name=full_name,
             update_default_version=True,
-            metadata_options=LaunchTemplateMetadataOptions(http_tokens="required", http_put_response_hop_limit=1,
-                                                           http_endpoint="enabled"),
-            block_device_mappings=[LaunchTemplateBlockDeviceMappings(
-                device_name="/dev/xvda",
-                ebs=LaunchTemplateBlockDeviceMappingsEbs(volume_size=cfg.disk_gb, volume_type="gp3", encrypted="true",
-                                                         delete_on_termination="true"),
-            )],
-            tag_specifications=[LaunchTemplateTagSpecifications(resource_type=kind, tags=instance_tags)
-                                for kind in ("instance", "volume", "network-interface")],
+            metadata_options=LaunchTemplateMetadataOptions(http_tokens="required", http_put_response_hop_limit=1, http_endpoint="enabled"),
+            block_device_mappings=[
+                LaunchTemplateBlockDeviceMappings(
+                    device_name="/dev/xvda",
+                    ebs=LaunchTemplateBlockDeviceMappingsEbs(
+                        volume_size=cfg.disk_gb, volume_type="gp3", encrypted="true", delete_on_termination="true"
+                    ),
+                )
+            ],
+            tag_specifications=[
+                LaunchTemplateTagSpecifications(resource_type=kind, tags=instance_tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
         )
         self.node_group = EksNodeGroup(
             self,
@@ -118,20 +134,34 @@ class ManagedNodeGroup(Construct):
 class GpuNodeGroup(Construct):
     """A GPU node group that scales from zero: NVIDIA AMI, GPU taints/labels, autoscaler tags."""
 
-    def __init__(self, scope: Construct, id_: str, *, env: Environment, cluster: EksCluster, role: NodeRole,
-                 network: Network, cfg: EksGpuNodeGroup) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, env: Environment, cluster: EksCluster, role: NodeRole, network: Network, cfg: EksGpuNodeGroup
+    ) -> None:
         super().__init__(scope, id_)
         labels = {"nvidia.com/gpu.present": "true", "k8s.amazonaws.com/accelerator": cfg.gpu_model}
-        template_labels = {**cfg.labels, **labels,
-                           "eks.amazonaws.com/capacityType": "SPOT" if cfg.capacity == "spot" else "ON_DEMAND"}
+        template_labels = {**cfg.labels, **labels, "eks.amazonaws.com/capacityType": "SPOT" if cfg.capacity == "spot" else "ON_DEMAND"}
         ca_tags = autoscaler_template_tags(template_labels, cfg.taints, cfg.gpus_per_node)
-        group = ManagedNodeGroup(self, "group", env=env, cluster=cluster, role=role, network=network,
-                                 name=cfg.name, cfg=cfg, ami_type=cfg.resolved_ami_type, labels=labels,
-                                 extra_tags=ca_tags)
+        group = ManagedNodeGroup(
+            self,
+            "group",
+            env=env,
+            cluster=cluster,
+            role=role,
+            network=network,
+            name=cfg.name,
+            cfg=cfg,
+            ami_type=cfg.resolved_ami_type,
+            labels=labels,
+            extra_tags=ca_tags,
+        )
         self.node_group = group.node_group
         asg_name = self.node_group.resources.get(0).autoscaling_groups.get(0).name
         for key, value in sorted(ca_tags.items()):
             # the id follows the tag key, so adding a label never renumbers the others
             tag_id = re.sub(r"[^a-z0-9]+", "-", key.removeprefix(CA_TEMPLATE + "/").lower())
-            AutoscalingGroupTagA(self, f"asg-tag-{tag_id}", autoscaling_group_name=asg_name,
-                                tag=AutoscalingGroupTagTag(key=key, value=value, propagate_at_launch=False))
+            AutoscalingGroupTagA(
+                self,
+                f"asg-tag-{tag_id}",
+                autoscaling_group_name=asg_name,
+                tag=AutoscalingGroupTagTag(key=key, value=value, propagate_at_launch=False),
+            )

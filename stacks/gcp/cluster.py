@@ -26,8 +26,13 @@ from environments.schema import Environment
 from stacks.gcp.network import PODS_RANGE, SERVICES_RANGE, Network
 from stacks.gcp.node_pools import NodePool
 
-NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
-              "roles/stackdriver.resourceMetadata.writer", "roles/artifactregistry.reader")
+NODE_ROLES = (
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+    "roles/monitoring.viewer",
+    "roles/stackdriver.resourceMetadata.writer",
+    "roles/artifactregistry.reader",
+)
 
 
 class NodeServiceAccount(Construct):
@@ -36,11 +41,15 @@ class NodeServiceAccount(Construct):
     def __init__(self, scope: Construct, id_: str, *, env: Environment) -> None:
         super().__init__(scope, id_)
         assert env.gcp is not None
-        self.account = ServiceAccount(self, "account", account_id=env.resource_name("gke-nodes"),
-                                      display_name=f"GKE nodes of {env.name}")
+        self.account = ServiceAccount(self, "account", account_id=env.resource_name("gke-nodes"), display_name=f"GKE nodes of {env.name}")
         for role in NODE_ROLES:
-            ProjectIamMember(self, role.removeprefix("roles/").replace(".", "-"), project=env.gcp.project_id, role=role,
-                             member=f"serviceAccount:{self.account.email}")
+            ProjectIamMember(
+                self,
+                role.removeprefix("roles/").replace(".", "-"),
+                project=env.gcp.project_id,
+                role=role,
+                member=f"serviceAccount:{self.account.email}",
+            )
         self.email = self.account.email
 
 
@@ -62,23 +71,38 @@ class Cluster(Construct):
             initial_node_count=1,
             deletion_protection=cfg.deletion_protection,
             networking_mode="VPC_NATIVE",
-            ip_allocation_policy=ContainerClusterIpAllocationPolicy(cluster_secondary_range_name=PODS_RANGE,
-                                                                    services_secondary_range_name=SERVICES_RANGE),
+            ip_allocation_policy=ContainerClusterIpAllocationPolicy(
+                cluster_secondary_range_name=PODS_RANGE, services_secondary_range_name=SERVICES_RANGE
+            ),
             private_cluster_config=ContainerClusterPrivateClusterConfig(
-                enable_private_nodes=True, enable_private_endpoint=cfg.private_endpoint,
-                master_ipv4_cidr_block=cfg.master_cidr) if cfg.private_nodes else None,
-            master_authorized_networks_config=ContainerClusterMasterAuthorizedNetworksConfig(cidr_blocks=[
-                ContainerClusterMasterAuthorizedNetworksConfigCidrBlocks(cidr_block=n.cidr, display_name=n.name)
-                for n in cfg.master_authorized_networks]),
+                enable_private_nodes=True, enable_private_endpoint=cfg.private_endpoint, master_ipv4_cidr_block=cfg.master_cidr
+            )
+            if cfg.private_nodes
+            else None,
+            master_authorized_networks_config=ContainerClusterMasterAuthorizedNetworksConfig(
+                cidr_blocks=[
+                    ContainerClusterMasterAuthorizedNetworksConfigCidrBlocks(cidr_block=n.cidr, display_name=n.name)
+                    for n in cfg.master_authorized_networks
+                ]
+            ),
             release_channel=ContainerClusterReleaseChannel(channel=cfg.release_channel),
-            workload_identity_config=ContainerClusterWorkloadIdentityConfig(
-                workload_pool=f"{env.gcp.project_id}.svc.id.goog") if cfg.workload_identity else None,
+            workload_identity_config=ContainerClusterWorkloadIdentityConfig(workload_pool=f"{env.gcp.project_id}.svc.id.goog")
+            if cfg.workload_identity
+            else None,
             # Dataplane V2 enforces NetworkPolicy without the Calico add-on
             datapath_provider="ADVANCED_DATAPATH" if cfg.network_policy else "LEGACY_DATAPATH",
             enable_shielded_nodes=True,
             master_auth=ContainerClusterMasterAuth(
-                client_certificate_config=ContainerClusterMasterAuthClientCertificateConfig(issue_client_certificate=False)),
+                client_certificate_config=ContainerClusterMasterAuthClientCertificateConfig(issue_client_certificate=False)
+            ),
         )
         self.node_service_account = NodeServiceAccount(self, "nodes", env=env)
-        NodePool(self, "system", env=env, cluster=self.cluster, service_account=self.node_service_account.email,
-                 name="system", cfg=cfg.system_node_pool)
+        NodePool(
+            self,
+            "system",
+            env=env,
+            cluster=self.cluster,
+            service_account=self.node_service_account.email,
+            name="system",
+            cfg=cfg.system_node_pool,
+        )

@@ -25,8 +25,9 @@ class Network(Construct):
         super().__init__(scope, id_)
         assert env.gcp is not None
         cfg = env.gcp.network
-        self.network = ComputeNetwork(self, "network", name=env.resource_name("vpc"), auto_create_subnetworks=False,
-                                      routing_mode="REGIONAL")
+        self.network = ComputeNetwork(
+            self, "network", name=env.resource_name("vpc"), auto_create_subnetworks=False, routing_mode="REGIONAL"
+        )
         self.subnet = ComputeSubnetwork(
             self,
             "subnet",
@@ -39,12 +40,12 @@ class Network(Construct):
                 ComputeSubnetworkSecondaryIpRange(range_name=PODS_RANGE, ip_cidr_range=cfg.pods_cidr),
                 ComputeSubnetworkSecondaryIpRange(range_name=SERVICES_RANGE, ip_cidr_range=cfg.services_cidr),
             ],
-            log_config=ComputeSubnetworkLogConfig(aggregation_interval="INTERVAL_10_MIN", flow_sampling=0.5,
-                                                  metadata="INCLUDE_ALL_METADATA"),
+            log_config=ComputeSubnetworkLogConfig(
+                aggregation_interval="INTERVAL_10_MIN", flow_sampling=0.5, metadata="INCLUDE_ALL_METADATA"
+            ),
         )
         if cfg.nat:
-            router = ComputeRouter(self, "router", name=env.resource_name("router"), network=self.network.id,
-                                   region=env.gcp.region)
+            router = ComputeRouter(self, "router", name=env.resource_name("router"), network=self.network.id, region=env.gcp.region)
             self.nat = ComputeRouterNat(
                 self,
                 "nat",

@@ -29,16 +29,22 @@ def gke_taints(taints: list[Taint]) -> list[ContainerNodePoolNodeConfigTaint]:
 class NodePool(Construct):
     """Exposes ``pool``. A :class:`GkeGpuNodePool` config adds its accelerator."""
 
-    def __init__(self, scope: Construct, id_: str, *, env: Environment, cluster: ContainerCluster, service_account: str,
-                 name: str, cfg: GkeNodePool) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, env: Environment, cluster: ContainerCluster, service_account: str, name: str, cfg: GkeNodePool
+    ) -> None:
         super().__init__(scope, id_)
         accelerators = None
         zones = None
         if isinstance(cfg, GkeGpuNodePool):
-            accelerators = [ContainerNodePoolNodeConfigGuestAccelerator(
-                type=cfg.accelerator.type, count=cfg.accelerator.count,
-                gpu_driver_installation_config=ContainerNodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfig(
-                    gpu_driver_version=cfg.accelerator.driver))]
+            accelerators = [
+                ContainerNodePoolNodeConfigGuestAccelerator(
+                    type=cfg.accelerator.type,
+                    count=cfg.accelerator.count,
+                    gpu_driver_installation_config=ContainerNodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfig(
+                        gpu_driver_version=cfg.accelerator.driver
+                    ),
+                )
+            ]
             zones = list(cfg.zones) or None
         self.pool = ContainerNodePool(
             self,
@@ -47,8 +53,9 @@ class NodePool(Construct):
             cluster=cluster.id,
             location=cluster.location,
             node_locations=zones,
-            autoscaling=ContainerNodePoolAutoscaling(min_node_count=cfg.min, max_node_count=cfg.max,
-                                                     location_policy="ANY" if cfg.spot else "BALANCED"),
+            autoscaling=ContainerNodePoolAutoscaling(
+                min_node_count=cfg.min, max_node_count=cfg.max, location_policy="ANY" if cfg.spot else "BALANCED"
+            ),
             management=ContainerNodePoolManagement(auto_repair=True, auto_upgrade=True),
             node_config=ContainerNodePoolNodeConfig(
                 machine_type=cfg.machine_type,
@@ -63,6 +70,7 @@ class NodePool(Construct):
                 guest_accelerator=accelerators,
                 workload_metadata_config=ContainerNodePoolNodeConfigWorkloadMetadataConfig(mode="GKE_METADATA"),
                 shielded_instance_config=ContainerNodePoolNodeConfigShieldedInstanceConfig(
-                    enable_secure_boot=True, enable_integrity_monitoring=True),
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
             ),
         )

@@ -32,18 +32,25 @@ class Registry(Construct):
             cleanup_policy_dry_run=False,
             cleanup_policies=[
                 ArtifactRegistryRepositoryCleanupPolicies(
-                    id="delete-untagged", action="DELETE",
+                    id="delete-untagged",
+                    action="DELETE",
                     condition=ArtifactRegistryRepositoryCleanupPoliciesCondition(
-                        tag_state="UNTAGGED", older_than=f"{cfg.delete_untagged_after_days * 86400}s")),
+                        tag_state="UNTAGGED", older_than=f"{cfg.delete_untagged_after_days * 86400}s"
+                    ),
+                ),
                 ArtifactRegistryRepositoryCleanupPolicies(
-                    id="delete-old", action="DELETE",
+                    id="delete-old",
+                    action="DELETE",
                     condition=ArtifactRegistryRepositoryCleanupPoliciesCondition(
-                        tag_state="ANY", older_than=f"{cfg.delete_after_days * 86400}s")),
+                        tag_state="ANY", older_than=f"{cfg.delete_after_days * 86400}s"
+                    ),
+                ),
                 # KEEP wins over DELETE: the most recent versions survive however old they are
                 ArtifactRegistryRepositoryCleanupPolicies(
-                    id="keep-recent", action="KEEP",
-                    most_recent_versions=ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions(
-                        keep_count=cfg.keep_recent)),
+                    id="keep-recent",
+                    action="KEEP",
+                    most_recent_versions=ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions(keep_count=cfg.keep_recent),
+                ),
             ],
         )
         self.url = f"{env.gcp.region}-docker.pkg.dev/{env.gcp.project_id}/{repo_id}"

@@ -1,0 +1,215 @@
+"""The environment files: the repository's own load cleanly; every broken one is rejected with the
+file, the exact field, exit code 2, and the previous synth output untouched."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from environments.loader import EnvironmentFileError, load_environment, load_environments
+from environments.schema import Environment
+from infra.cli import main
+from tests.conftest import ROOT, read_env, tree_digest, write_env
+
+
+def test_repository_environments_load_in_promotion_order(environments: dict[str, Environment]) -> None:
+    assert list(environments) == ["dev", "staging", "production"]
+    assert [e.branch for e in environments.values()] == ["develop", "staging", "main"]
+    assert [e.requires_approval for e in environments.values()] == [False, False, True]
+
+
+def test_derived_identity(environments: dict[str, Environment]) -> None:
+    staging = environments["staging"]
+    assert staging.resource_name("eks") == "mlp-staging-eks"
+    assert staging.state_key == "mlp/staging/terraform.tfstate"
+    assert staging.state_region == "us-east-1"
+    assert staging.all_tags["environment"] == "staging"
+    assert staging.all_tags["managed-by"] == "cdktf"
+
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def apply(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+
+    return apply
+
+
+_DELETE = object()
+
+# (case id, file to break, mutation, field path that the error must name)
+CASES: list[tuple[str, str, Mutation, str]] = [
+    ("unknown-key", "dev", lambda d: d["aws"]["network"].update(azz=2), "aws.network.azz"),
+    ("wrong-type", "dev", _set("aws.network.azs", "two"), "aws.network.azs"),
+    ("missing-section", "dev", _set("budget", _DELETE), "budget"),
+    ("min-gt-desired", "dev", _set("aws.cluster.gpu_node_groups.0.min", 2), "aws.cluster.gpu_node_groups[0].desired"),
+    ("gke-min-gt-max", "dev", _set("gcp.cluster.gpu_node_pools.0.min", 5), "gcp.cluster.gpu_node_pools[0].min"),
+    (
+        "no-gpu-instance",
+        "dev",
+        _set("aws.cluster.gpu_node_groups.0.instance_types", ["m5.large"]),
+        "aws.cluster.gpu_node_groups[0].instance_types[0]",
+    ),
+    (
+        "accelerator-family",
+        "dev",
+        _set("gcp.cluster.gpu_node_pools.0.accelerator.type", "nvidia-tesla-a100"),
+        "gcp.cluster.gpu_node_pools[0].accelerator.type",
+    ),
+    (
+        "accelerator-count",
+        "dev",
+        _set("gcp.cluster.gpu_node_pools.0.accelerator.count", 2),
+        "gcp.cluster.gpu_node_pools[0].accelerator.count",
+    ),
+    (
+        "machine-without-gpu",
+        "dev",
+        _set("gcp.cluster.gpu_node_pools.0.machine_type", "e2-standard-8"),
+        "gcp.cluster.gpu_node_pools[0].machine_type",
+    ),
+    ("bad-cidr", "dev", _set("aws.network.cidr", "10.10.0.0/33"), "aws.network.cidr"),
+    ("overlap-within", "dev", _set("gcp.network.pods_cidr", "10.11.0.0/16"), "gcp.network.pods_cidr"),
+    ("overlap-across", "staging", _set("aws.network.cidr", "10.10.0.0/16"), "aws.network.cidr"),
+    ("duplicate-branch", "staging", _set("branch", "develop"), "branch"),
+    ("name-not-file", "staging", _set("name", "dev"), "name"),
+    ("unknown-aws-region", "dev", _set("aws.region", "us-east-9"), "aws.region"),
+    ("unknown-gcp-region", "dev", _set("gcp.region", "us-central9"), "gcp.region"),
+    ("production-no-approval", "production", _set("requires_approval", False), "requires_approval"),
+    ("endpoint-unknown-repo", "dev", _set("aws.endpoints.0.repository", "other"), "aws.endpoints[0].repository"),
+    ("missing-team-tag", "dev", lambda d: d["tags"].pop("team"), "tags"),
+    ("derived-tag", "dev", lambda d: d["tags"].update(environment="x"), "tags.environment"),
+    ("unsupported-k8s", "dev", _set("aws.cluster.kubernetes_version", "1.29"), "aws.cluster.kubernetes_version"),
+    ("tag-and-digest", "dev", _set("aws.endpoints.0.image_digest", "sha256:" + "a" * 64), "aws.endpoints[0].image_tag"),
+    ("usage-unknown-pool", "dev", lambda d: d["usage"]["gpu_node_hours"].update({"aws/l5": 3}), "usage.gpu_node_hours.aws/l5"),
+    (
+        "eks-taint-casing",
+        "dev",
+        _set("aws.cluster.gpu_node_groups.0.taints.0.effect", "NO_SCHEDULE"),
+        "aws.cluster.gpu_node_groups[0].taints[0].effect",
+    ),
+    ("promotes-to-unknown", "dev", _set("promotes_to", "qa"), "promotes_to"),
+    (
+        "zone-outside-region",
+        "dev",
+        _set("gcp.cluster.gpu_node_pools.0.zones", ["europe-west4-a"]),
+        "gcp.cluster.gpu_node_pools[0].zones[0]",
+    ),
+    ("trigger-unknown-registry", "dev", _set("gcp.build_triggers.0.registry", "nope"), "gcp.build_triggers[0].registry"),
+    ("public-endpoint-no-cidrs", "dev", _set("aws.cluster.public_access_cidrs", []), "aws.cluster.public_access_cidrs"),
+]
+
+
+@pytest.fixture
+def previous_out(tmp_path: Path) -> Path:
+    """A stand-in for an earlier synth that a failed synth must leave exactly as it was."""
+    out = tmp_path / "cdktf.out"
+    (out / "stacks" / "dev").mkdir(parents=True)
+    (out / "manifest.json").write_text('{"stacks": {}}')
+    (out / "stacks" / "dev" / "cdk.tf.json").write_text('{"previous": true}')
+    return out
+
+
+@pytest.mark.parametrize(("file", "mutate", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_file_is_rejected_with_its_field(
+    env_dir: Path, previous_out: Path, capsys: pytest.CaptureFixture[str], file: str, mutate: Mutation, field: str
+) -> None:
+    data = read_env(env_dir, file)
+    mutate(data)
+    write_env(env_dir, file, data)
+    before = tree_digest(previous_out)
+
+    code = main(["synth", "--env-dir", str(env_dir), "--outdir", str(previous_out)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{file}.yaml" in err
+    assert f": {field}: " in err, err
+    assert tree_digest(previous_out) == before
+
+
+def test_matrix_covers_at_least_fifteen_distinct_fields() -> None:
+    assert len({field for *_, field in CASES}) >= 15
+
+
+def test_yaml_syntax_error_names_file_and_line(env_dir: Path, previous_out: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = env_dir / "dev.yaml"
+    lines = path.read_text().splitlines()
+    broken = next(i for i, line in enumerate(lines) if line.strip().startswith("azs:"))
+    lines[broken] = "    azs: [2"
+    path.write_text("\n".join(lines) + "\n")
+    before = tree_digest(previous_out)
+
+    code = main(["synth", "--env-dir", str(env_dir), "--outdir", str(previous_out)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "YAML syntax error" in err
+    assert "dev.yaml:" in err
+    assert tree_digest(previous_out) == before
+
+
+def test_error_carries_line_and_did_you_mean(env_dir: Path) -> None:
+    text = (env_dir / "dev.yaml").read_text().replace("    azs: 2", "    azz: 2")
+    (env_dir / "dev.yaml").write_text(text)
+    expected_line = text.splitlines().index("    azz: 2") + 1
+    with pytest.raises(EnvironmentFileError) as info:
+        load_environment(env_dir / "dev.yaml")
+    problem = info.value.problems[0]
+    assert problem.field == "aws.network.azz"
+    assert problem.line == expected_line
+    assert "did you mean 'azs'" in problem.message
+
+
+def test_cross_environment_overlap_names_both_files(env_dir: Path) -> None:
+    data = read_env(env_dir, "staging")
+    data["aws"]["network"]["cidr"] = "10.10.0.0/16"
+    write_env(env_dir, "staging", data)
+    with pytest.raises(EnvironmentFileError) as info:
+        load_environments(env_dir)
+    message = str(info.value)
+    assert "staging.yaml" in message and "dev.yaml" in message
+
+
+def test_promotion_cycle_is_rejected(env_dir: Path) -> None:
+    data = read_env(env_dir, "production")
+    data["promotes_to"] = "dev"
+    write_env(env_dir, "production", data)
+    with pytest.raises(EnvironmentFileError, match="cycle"):
+        load_environments(env_dir)
+
+
+def test_one_cloud_environment_is_valid(env_dir: Path) -> None:
+    data = read_env(env_dir, "dev")
+    del data["gcp"]
+    data["usage"]["gpu_node_hours"] = {"aws/l4": 10}
+    write_env(env_dir, "dev", data)
+    assert load_environments(env_dir)["dev"].gcp is None
+
+
+def test_bad_file_fails_before_cdktf_is_imported(env_dir: Path, previous_out: Path) -> None:
+    data = read_env(env_dir, "dev")
+    data["aws"]["network"]["azs"] = 9
+    write_env(env_dir, "dev", data)
+    script = (
+        "import sys\nfrom infra.cli import main\n"
+        f"code = main(['synth', '--env-dir', {str(env_dir)!r}, '--outdir', {str(previous_out)!r}])\n"
+        "print(code, 'cdktf' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.stdout.split() == ["2", "False"], result.stderr
+    assert "aws.network.azs" in result.stderr

@@ -1,0 +1,124 @@
+"""Per-environment expectations over the synthesized JSON: counts derived from the environment
+files, and the values that must hold. Resources are found by type and name, never by hash."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from environments.schema import Environment
+from infra.synth import list_stacks
+from infra.tfjson import Stack, load_stack
+from stacks.aspects import NOT_TAGGABLE
+
+ENVS = ["dev", "staging", "production"]
+
+
+def _stack(synth_out: Path, name: str) -> Stack:
+    return load_stack(synth_out / "stacks" / name / "cdk.tf.json")
+
+
+def test_one_stack_per_environment_named_after_it(synth_out: Path, environments: dict[str, Environment]) -> None:
+    stacks = set(list_stacks(synth_out))
+    assert set(environments) <= stacks
+    workloads = {f"{e.name}-workloads" for e in environments.values() if e.aws and e.aws.cluster}
+    assert stacks == set(environments) | workloads
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_resource_counts_follow_the_environment_file(synth_out: Path, environments: dict[str, Environment], name: str) -> None:
+    env = environments[name]
+    stack = _stack(synth_out, name)
+    assert env.aws and env.aws.cluster and env.gcp and env.gcp.cluster
+    expected = {
+        "aws_vpc": 1,
+        "aws_subnet": 2 * env.aws.network.azs,
+        "aws_nat_gateway": env.aws.network.azs if env.aws.network.nat == "per_az" else 1,
+        "aws_ecr_repository": len(env.aws.registries),
+        "aws_ecr_lifecycle_policy": len(env.aws.registries),
+        "aws_kms_key": 1,
+        "aws_eks_cluster": 1,
+        "aws_eks_node_group": 1 + len(env.aws.cluster.gpu_node_groups),
+        "aws_lambda_function": len(env.aws.endpoints),
+        "aws_lambda_function_url": len(env.aws.endpoints),
+        "google_compute_network": 1,
+        "google_compute_router_nat": 1 if env.gcp.network.nat else 0,
+        "google_artifact_registry_repository": len(env.gcp.registries),
+        "google_container_cluster": 1,
+        "google_container_node_pool": 1 + len(env.gcp.cluster.gpu_node_pools),
+        "google_cloudbuild_trigger": len(env.gcp.build_triggers),
+    }
+    actual = {rtype: len(stack.of_type(rtype)) for rtype in expected}
+    assert actual == expected
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_gpu_groups_use_nvidia_amis_and_gpu_pools_have_accelerators(synth_out: Path, name: str) -> None:
+    stack = _stack(synth_out, name)
+    gpu_groups = [g for g in stack.of_type("aws_eks_node_group") if "-ng-system" not in g.get("node_group_name")]
+    assert gpu_groups
+    assert all(g.get("ami_type").endswith("_NVIDIA") for g in gpu_groups)
+    assert all(g.get("taint") for g in gpu_groups)
+    gpu_pools = [p for p in stack.of_type("google_container_node_pool") if p.get("node_config.guest_accelerator")]
+    assert gpu_pools and all(p.get("node_config.taint") for p in gpu_pools)
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_private_endpoints_and_iam_function_urls_where_declared(synth_out: Path, name: str) -> None:
+    stack = _stack(synth_out, name)
+    assert stack.of_type("aws_eks_cluster")[0].get("vpc_config.endpoint_public_access") is False
+    assert {u.get("authorization_type") for u in stack.of_type("aws_lambda_function_url")} == {"AWS_IAM"}
+
+
+def test_production_gpu_capacity_is_not_spot_only(synth_out: Path) -> None:
+    groups = [g for g in _stack(synth_out, "production").of_type("aws_eks_node_group") if g.get("ami_type").endswith("_NVIDIA")]
+    assert any(g.get("capacity_type") == "ON_DEMAND" and g.get("scaling_config.min_size") >= 1 for g in groups)
+
+
+def _taggable(rtype: str) -> str | None:
+    """The attribute that carries tags/labels for ``rtype``, asked of its prebuilt binding."""
+    provider, _, rest = rtype.partition("_")
+    module = importlib.import_module(f"cdktf_cdktf_provider_{provider}.{rest}")
+    cls = next(c for c in vars(module).values() if getattr(c, "TF_RESOURCE_TYPE", None) == rtype)
+    if rtype == "google_container_cluster":
+        return "resource_labels"
+    for attribute in ("tags", "labels"):
+        if hasattr(cls, attribute) and rtype not in NOT_TAGGABLE:
+            return attribute
+    return None
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_every_taggable_resource_carries_the_environment_tags(synth_out: Path, environments: dict[str, Environment], name: str) -> None:
+    env = environments[name]
+    stack = _stack(synth_out, name)
+    missing = []
+    checked = 0
+    for resource in stack.resources:
+        attribute = _taggable(resource.type)
+        if attribute is None:
+            continue
+        checked += 1
+        tags = resource.values.get(attribute) or {}
+        if any(tags.get(k) != v for k, v in env.all_tags.items()):
+            missing.append(resource.path)
+    assert checked > 30
+    assert missing == []
+
+
+def test_workloads_stack_installs_device_plugin_for_al2023_groups(synth_out: Path, environments: dict[str, Environment]) -> None:
+    stack = _stack(synth_out, "production-workloads")
+    releases = {r.get("name"): r for r in stack.of_type("helm_release")}
+    assert set(releases) == {"nvidia-device-plugin", "cluster-autoscaler"}
+    values = json.loads(releases["nvidia-device-plugin"].get("values")[0])
+    selector = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert selector["matchExpressions"][0]["values"] == ["mlp-production-ng-l4", "mlp-production-ng-l4-burst"]
+    assert values["tolerations"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule", "operator": "Equal"}]
+    autoscaler = json.loads(releases["cluster-autoscaler"].get("values")[0])
+    assert autoscaler["autoDiscovery"]["clusterName"] == "mlp-production-eks"
+    assert stack.backend["s3"]["key"] == "mlp/production/workloads.tfstate"
+    manifest = json.loads((synth_out / "manifest.json").read_text())
+    assert manifest["stacks"]["production-workloads"]["dependencies"] == ["production"]

@@ -12,7 +12,7 @@ export DISABLE_VERSION_CHECK := 1
 export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
 ENV ?= dev
 
-.PHONY: help install demo validate synth summary check-terraform cdktf-synth test test-fast lint format bench snapshots plan deploy all clean
+.PHONY: help install demo validate synth summary check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ format: $(BIN)/infra ## apply ruff's fixes and formatting
 
 bench: install ## time and peak memory: our synth vs the plain `cdktf synth`
 	$(BIN)/python benchmarks/bench_synth.py
+
+docs: $(BIN)/infra ## regenerate docs/environments.md and docs/environment.schema.json from the schema
+	$(BIN)/python -m infra.docs
 
 snapshots: $(BIN)/infra ## rewrite the per-environment snapshots after a reviewed change
 	UPDATE_SNAPSHOTS=1 $(BIN)/pytest tests/stacks/test_snapshots.py -q

@@ -15,6 +15,7 @@ applies them in order. GKE needs no such stack: GKE installs the driver and runs
 from __future__ import annotations
 
 import json
+from typing import Any, NamedTuple
 
 from cdktf import TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
@@ -27,12 +28,19 @@ from environments.schema import Environment
 from stacks.aws.autoscaler import NAMESPACE, SERVICE_ACCOUNT
 from stacks.state import configure_backend
 
-# Chart pins: (repository, chart, version), each the newest this project could confirm (read 2026-11-26):
+
+# Chart pins, each the newest this project could confirm (read 2026-11-26):
 # nvidia-device-plugin 0.17.2: NVIDIA/k8s-device-plugin issue #1325 (2025-07) names it the latest chart;
 # cluster-autoscaler 9.43.1: kubernetes/autoscaler charts/cluster-autoscaler/Chart.yaml @058219f.
 # Newer releases exist upstream; bump them in a reviewed pull request.
-NVIDIA_DEVICE_PLUGIN = ("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.2")
-CLUSTER_AUTOSCALER = ("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.43.1")
+class Chart(NamedTuple):
+    repository: str
+    name: str
+    version: str
+
+
+NVIDIA_DEVICE_PLUGIN = Chart("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.2")
+CLUSTER_AUTOSCALER = Chart("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.43.1")
 
 
 def has_workloads(env: Environment) -> bool:
@@ -65,57 +73,37 @@ class WorkloadsStack(TerraformStack):
         plugin_groups = [env.resource_name(f"ng-{g.name}") for g in gpu_groups if g.needs_device_plugin]
         if plugin_groups:
             tolerations = {(t.key, t.value, t.effect) for g in gpu_groups for t in g.taints}
-            repo, chart, version = NVIDIA_DEVICE_PLUGIN
-            Release(
-                self,
-                "nvidia-device-plugin",
-                name="nvidia-device-plugin",
-                namespace=NAMESPACE,
-                repository=repo,
-                chart=chart,
-                version=version,
-                values=[
-                    json.dumps(
-                        {
-                            "affinity": {
-                                "nodeAffinity": {
-                                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                                        "nodeSelectorTerms": [
-                                            {
-                                                "matchExpressions": [
-                                                    {"key": "eks.amazonaws.com/nodegroup", "operator": "In", "values": plugin_groups}
-                                                ]
-                                            }
-                                        ]
-                                    }
-                                }
-                            },
-                            "tolerations": [{"key": k, "value": v, "effect": e, "operator": "Equal"} for k, v, e in sorted(tolerations)],
-                        },
-                        sort_keys=True,
-                    )
-                ],
-            )
-        repo, chart, version = CLUSTER_AUTOSCALER
-        Release(
-            self,
-            "cluster-autoscaler",
-            name="cluster-autoscaler",
-            namespace=NAMESPACE,
-            repository=repo,
-            chart=chart,
-            version=version,
-            values=[
-                json.dumps(
-                    {
-                        "autoDiscovery": {"clusterName": cluster_name},
-                        "awsRegion": env.aws.region,
-                        # the autoscaler's minor version must match the cluster's
-                        "image": {"tag": f"v{env.aws.cluster.kubernetes_version}.0"},
-                        "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
-                        "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False, "expander": "least-waste"},
+            node_affinity = {"matchExpressions": [{"key": "eks.amazonaws.com/nodegroup", "operator": "In", "values": plugin_groups}]}
+            self._release(
+                NVIDIA_DEVICE_PLUGIN,
+                {
+                    "affinity": {
+                        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [node_affinity]}}
                     },
-                    sort_keys=True,
-                )
-            ],
+                    "tolerations": [{"key": k, "value": v, "effect": e, "operator": "Equal"} for k, v, e in sorted(tolerations)],
+                },
+            )
+        self._release(
+            CLUSTER_AUTOSCALER,
+            {
+                "autoDiscovery": {"clusterName": cluster_name},
+                "awsRegion": env.aws.region,
+                # the autoscaler's minor version must match the cluster's
+                "image": {"tag": f"v{env.aws.cluster.kubernetes_version}.0"},
+                "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
+                "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False, "expander": "least-waste"},
+            },
+        )
+
+    def _release(self, chart: Chart, values: dict[str, Any]) -> Release:
+        """A pinned chart in kube-system; the construct id is the chart's name."""
+        return Release(
+            self,
+            chart.name,
+            name=chart.name,
+            namespace=NAMESPACE,
+            repository=chart.repository,
+            chart=chart.name,
+            version=chart.version,
+            values=[json.dumps(values, sort_keys=True)],
         )

@@ -51,32 +51,10 @@ class Network(Construct):
         nats: list[NatGateway] = []
         for i in range(cfg.azs):
             az = Fn.element(azs.names, i)
-            public = Subnet(
-                self,
-                f"public-{i}",
-                vpc_id=self.vpc.id,
-                cidr_block=public_cidrs[i],
-                availability_zone=az,
-                tags={
-                    "Name": env.resource_name(f"public-{i}"),
-                    "kubernetes.io/role/elb": "1",
-                    f"kubernetes.io/cluster/{cluster_name}": "shared",
-                },
-            )
+            public = self._subnet(env, f"public-{i}", public_cidrs[i], az, "kubernetes.io/role/elb", cluster_name)
             RouteTableAssociation(self, f"public-{i}-rt", subnet_id=public.id, route_table_id=public_rt.id)
             self.public_subnets.append(public)
-            private = Subnet(
-                self,
-                f"private-{i}",
-                vpc_id=self.vpc.id,
-                cidr_block=private_cidrs[i],
-                availability_zone=az,
-                tags={
-                    "Name": env.resource_name(f"private-{i}"),
-                    "kubernetes.io/role/internal-elb": "1",
-                    f"kubernetes.io/cluster/{cluster_name}": "shared",
-                },
-            )
+            private = self._subnet(env, f"private-{i}", private_cidrs[i], az, "kubernetes.io/role/internal-elb", cluster_name)
             self.private_subnets.append(private)
             if cfg.nat == "per_az" or i == 0:
                 eip = Eip(self, f"nat-eip-{i}", domain="vpc", tags={"Name": env.resource_name(f"nat-{i}")})
@@ -131,4 +109,15 @@ class Network(Construct):
             log_destination=log_group.arn,
             iam_role_arn=role.arn,
             max_aggregation_interval=600,
+        )
+
+    def _subnet(self, env: Environment, id_: str, cidr: str, az: str, lb_role: str, cluster_name: str) -> Subnet:
+        """A subnet tagged for the cluster and for the load balancers of its kind (public or internal)."""
+        return Subnet(
+            self,
+            id_,
+            vpc_id=self.vpc.id,
+            cidr_block=cidr,
+            availability_zone=az,
+            tags={"Name": env.resource_name(id_), lb_role: "1", f"kubernetes.io/cluster/{cluster_name}": "shared"},
         )

@@ -299,7 +299,7 @@ class GkeGpuNodePool(GkeNodePool):
                 )
             if accel.count != want_count:
                 raise FieldError(("accelerator", "count"), f"{self.machine_type} has {want_count} built-in GPU(s), not {accel.count}")
-        elif self.machine_type.startswith("n1-") and not self.machine_type.startswith(("n1-standard-1", "f1", "g1")):
+        elif self.machine_type.startswith("n1-"):
             if accel.type not in facts.gcp_n1_attachable():
                 raise FieldError(("accelerator", "type"), f"{accel.type} cannot attach to N1; one of {facts.gcp_n1_attachable()}")
             if accel.count not in (1, 2, 4):

@@ -201,6 +201,15 @@ def test_one_cloud_environment_is_valid(env_dir: Path) -> None:
     assert load_environments(env_dir)["dev"].gcp is None
 
 
+@pytest.mark.parametrize("machine", ["n1-standard-8", "n1-standard-16"])
+def test_n1_machines_take_an_attachable_t4(env_dir: Path, machine: str) -> None:
+    data = read_env(env_dir, "dev")
+    data["gcp"]["cluster"]["gpu_node_pools"][0].update(machine_type=machine, accelerator={"type": "nvidia-tesla-t4", "count": 1})
+    write_env(env_dir, "dev", data)
+    pool = load_environments(env_dir)["dev"].gcp.cluster.gpu_node_pools[0]  # type: ignore[union-attr]
+    assert (pool.machine_type, pool.accelerator.type) == (machine, "nvidia-tesla-t4")
+
+
 def test_bad_file_fails_before_cdktf_is_imported(env_dir: Path, previous_out: Path) -> None:
     data = read_env(env_dir, "dev")
     data["aws"]["network"]["azs"] = 9

@@ -119,11 +119,20 @@ class EksGpuNodeGroup(EksNodeGroup):
     @model_validator(mode="after")
     def _gpu(self) -> EksGpuNodeGroup:
         archs = set()
+        first: facts.AwsGpu | None = None
         for i, itype in enumerate(self.instance_types):
             gpu = facts.aws_gpu(itype)
             if gpu is None:
                 raise FieldError(
                     ("instance_types", i), f"{itype!r} has no GPU; use a GPU instance type such as g6.xlarge, g5.xlarge or p5.48xlarge"
+                )
+            first = first or gpu
+            if (gpu.model, gpu.count) != (first.model, first.count):
+                # the autoscaler's node template announces one GPU model and count per group
+                raise FieldError(
+                    ("instance_types", i),
+                    f"{itype!r} has {gpu.count} x {gpu.model} but {self.instance_types[0]!r} has {first.count} x {first.model}; "
+                    "one group has one GPU shape: split it into two groups",
                 )
             archs.add(gpu.arch)
         if len(archs) > 1:
@@ -135,33 +144,22 @@ class EksGpuNodeGroup(EksNodeGroup):
         return self
 
     @property
-    def arch(self) -> str:
+    def gpu(self) -> facts.AwsGpu:
+        """The GPU every node of the group carries (the validator makes the instance types agree)."""
         gpu = facts.aws_gpu(self.instance_types[0])
         assert gpu is not None
-        return gpu.arch
+        return gpu
 
     @property
     def resolved_ami_type(self) -> str:
         """The AMI type to use: the declared one, else AL2023 NVIDIA for the instances' architecture."""
         if self.ami_type:
             return self.ami_type
-        return "AL2023_ARM_64_NVIDIA" if self.arch == "arm64" else "AL2023_x86_64_NVIDIA"
+        return "AL2023_ARM_64_NVIDIA" if self.gpu.arch == "arm64" else "AL2023_x86_64_NVIDIA"
 
     @property
     def needs_device_plugin(self) -> bool:
         return not facts.eks_gpu_ami_types()[self.resolved_ami_type]["device_plugin_included"]
-
-    @property
-    def gpus_per_node(self) -> int:
-        gpu = facts.aws_gpu(self.instance_types[0])
-        assert gpu is not None
-        return gpu.count
-
-    @property
-    def gpu_model(self) -> str:
-        gpu = facts.aws_gpu(self.instance_types[0])
-        assert gpu is not None
-        return gpu.model
 
 
 EksLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]

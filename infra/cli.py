@@ -60,6 +60,15 @@ def synth(
     _print_summaries(result.outdir, None, fmt)
 
 
+@app.command("app-synth", hidden=True)
+def app_synth() -> None:
+    """The cdktf app's synth (``python main.py``): always synthesizes, prints one line, no tables."""
+    from infra.synth import synthesize
+
+    result = synthesize(force=True)
+    err.print(f"synthesized {', '.join(result.stacks)} into {result.outdir} in {result.seconds:.1f} s", highlight=False)
+
+
 @app.command()
 def summary(
     stacks: Annotated[list[str] | None, typer.Argument(help="Stacks to show (default: all).")] = None,
@@ -115,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # typer exits on its own: 0 after --help, 2 on a usage error
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
     except EnvironmentFileError as exc:
-        err.print(f"[red]invalid environment file[/red]\n{exc}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[red]invalid environment file; nothing was written[/red]\n{exc}", highlight=False, markup=True, soft_wrap=True)
         return EXIT_USAGE
     except InfraError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
@@ -125,18 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def synth_app_main() -> int:
     """What ``python main.py`` and ``cdktf synth`` run: validate, then always synthesize."""
-    from infra.synth import synthesize
-
-    try:
-        result = synthesize(force=True)
-    except EnvironmentFileError as exc:
-        print(f"invalid environment file; cdktf.out/ was left as it was\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except InfraError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(f"synthesized {', '.join(result.stacks)} into {result.outdir} in {result.seconds:.1f} s", file=sys.stderr)
-    return EXIT_OK
+    return main(["app-synth"])
 
 
 def run() -> None:

@@ -138,9 +138,9 @@ class GpuNodeGroup(Construct):
         self, scope: Construct, id_: str, *, env: Environment, cluster: EksCluster, role: NodeRole, network: Network, cfg: EksGpuNodeGroup
     ) -> None:
         super().__init__(scope, id_)
-        labels = {"nvidia.com/gpu.present": "true", "k8s.amazonaws.com/accelerator": cfg.gpu_model}
+        labels = {"nvidia.com/gpu.present": "true", "k8s.amazonaws.com/accelerator": cfg.gpu.model}
         template_labels = {**cfg.labels, **labels, "eks.amazonaws.com/capacityType": "SPOT" if cfg.capacity == "spot" else "ON_DEMAND"}
-        ca_tags = autoscaler_template_tags(template_labels, cfg.taints, cfg.gpus_per_node)
+        ca_tags = autoscaler_template_tags(template_labels, cfg.taints, cfg.gpu.count)
         group = ManagedNodeGroup(
             self,
             "group",

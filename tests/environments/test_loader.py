@@ -65,6 +65,12 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "aws.cluster.gpu_node_groups[0].instance_types[0]",
     ),
     (
+        "mixed-gpu-shapes",
+        "dev",
+        _set("aws.cluster.gpu_node_groups.0.instance_types", ["g6.xlarge", "g6.12xlarge"]),
+        "aws.cluster.gpu_node_groups[0].instance_types[1]",
+    ),
+    (
         "accelerator-family",
         "dev",
         _set("gcp.cluster.gpu_node_pools.0.accelerator.type", "nvidia-tesla-a100"),

@@ -18,7 +18,7 @@ def test_summary_json_matches_the_environment_files(
     summaries = {s["stack"]: s for s in json.loads(capsys.readouterr().out)}
     for name, env in environments.items():
         assert env.aws and env.aws.cluster and env.gcp and env.gcp.cluster
-        aws_gpus = sum(g.gpus_per_node * g.max for g in env.aws.cluster.gpu_node_groups)
+        aws_gpus = sum(g.gpu.count * g.max for g in env.aws.cluster.gpu_node_groups)
         gcp_gpus = sum(p.accelerator.count * p.max * (len(p.zones) or 1) for p in env.gcp.cluster.gpu_node_pools)
         assert sum(summaries[name]["gpus_by_type"].values()) == aws_gpus + gcp_gpus
         assert [e["name"] for e in summaries[name]["endpoints"]] == [env.resource_name(e.name) for e in env.aws.endpoints]

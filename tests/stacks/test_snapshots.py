@@ -35,10 +35,6 @@ def normalized(path: Path) -> dict[str, Any]:
     }
 
 
-def _stacks(synth_out: Path) -> list[str]:
-    return list_stacks(synth_out)
-
-
 @pytest.mark.parametrize("stack", ["dev", "staging", "production", "dev-workloads", "staging-workloads", "production-workloads"])
 def test_snapshot(synth_out: Path, stack: str) -> None:
     current = json.dumps(normalized(synth_out / "stacks" / stack / "cdk.tf.json"), indent=2, sort_keys=True) + "\n"
@@ -51,4 +47,4 @@ def test_snapshot(synth_out: Path, stack: str) -> None:
 
 
 def test_every_stack_has_a_snapshot(synth_out: Path) -> None:
-    assert {p.stem for p in SNAPSHOTS.glob("*.json")} == set(_stacks(synth_out))
+    assert {p.stem for p in SNAPSHOTS.glob("*.json")} == set(list_stacks(synth_out))

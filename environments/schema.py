@@ -188,22 +188,14 @@ class EksCluster(Model):
         return self
 
 
-class LambdaEndpoint(Model):
-    name: Name
-    repository: Name
+class ImageRef(Model):
+    """Which image of a registry to run: a tag or a digest, exactly one."""
+
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] | None = None
     image_digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")] | None = None
-    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024
-    timeout_s: Annotated[int, Field(ge=1, le=900)] = 30
-    architecture: Literal["x86_64", "arm64"] = "x86_64"
-    reserved_concurrency: Annotated[int, Field(ge=0)]
-    url_auth: Literal["AWS_IAM", "NONE"] = "AWS_IAM"
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = (
-        30
-    )
 
     @model_validator(mode="after")
-    def _image(self) -> LambdaEndpoint:
+    def _image(self) -> ImageRef:
         if (self.image_tag is None) == (self.image_digest is None):
             raise FieldError("image_tag", "give exactly one of image_tag or image_digest")
         return self
@@ -212,6 +204,19 @@ class LambdaEndpoint(Model):
     def image_ref(self) -> str:
         """The part after the repository URL: ``:tag`` or ``@sha256:…``."""
         return f"@{self.image_digest}" if self.image_digest else f":{self.image_tag}"
+
+
+class LambdaEndpoint(ImageRef):
+    name: Name
+    repository: Name
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024
+    timeout_s: Annotated[int, Field(ge=1, le=900)] = 30
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    reserved_concurrency: Annotated[int, Field(ge=0)]
+    url_auth: Literal["AWS_IAM", "NONE"] = "AWS_IAM"
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = (
+        30
+    )
 
 
 class AwsConfig(Model):
@@ -378,6 +383,35 @@ class GcpConfig(Model):
 # --- environment ------------------------------------------------------------------------------
 
 
+class Replicas(Model):
+    min: Annotated[int, Field(ge=1)]
+    max: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _order(self) -> Replicas:
+        _check_scaling(self.min, None, self.max)
+        return self
+
+
+CpuQuantity = Annotated[str, Field(pattern=r"^([1-9][0-9]{0,4}m|[1-9][0-9]?(\.[0-9]{1,3})?)$")]
+MemoryQuantity = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}(Mi|Gi)$")]
+
+
+class Serving(ImageRef):
+    """The model server on the environment's Kubernetes clusters (``app/k8s.py`` renders it).
+
+    It runs on every cluster the environment has, from that cloud's copy of ``registry``; with
+    ``gpu_pool`` set it requests one GPU and runs on that GPU pool (tolerating its taints).
+    """
+
+    registry: Name
+    replicas: Replicas
+    cpu: CpuQuantity = "500m"
+    memory: MemoryQuantity = "512Mi"
+    target_cpu_utilization: Annotated[int, Field(ge=10, le=95)] = 70
+    gpu_pool: Name | None = None
+
+
 class StateBackend(Model):
     backend: Literal["s3", "gcs"]
     bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
@@ -423,6 +457,7 @@ class Environment(Model):
     state: StateBackend
     budget: Budget
     usage: Usage = Usage()
+    serving: Serving | None = None
 
     @model_validator(mode="after")
     def _checks(self) -> Environment:
@@ -446,7 +481,37 @@ class Environment(Model):
             if key not in pools:
                 raise FieldError(("usage", "gpu_node_hours", key), f"no GPU pool named {key!r}; one of {sorted(pools) or 'none defined'}")
         self._check_cidr_overlaps()
+        if self.serving:
+            self._check_serving(self.serving)
         return self
+
+    def _check_serving(self, serving: Serving) -> None:
+        clusters = self.cluster_clouds()
+        if not clusters:
+            raise FieldError("serving", "serving needs a Kubernetes cluster (aws.cluster or gcp.cluster)")
+        for cloud in clusters:
+            cfg = self.aws if cloud == "aws" else self.gcp
+            assert cfg is not None
+            registries = sorted(r.name for r in cfg.registries)
+            if serving.registry not in registries:
+                raise FieldError(
+                    ("serving", "registry"),
+                    f"{serving.registry!r} is not a {cloud} registry of this environment; one of {registries or 'none'}",
+                )
+            pools = [p.split("/", 1)[1] for p in self.gpu_pool_names() if p.startswith(f"{cloud}/")]
+            if serving.gpu_pool is not None and serving.gpu_pool not in pools:
+                raise FieldError(
+                    ("serving", "gpu_pool"), f"{serving.gpu_pool!r} is not a GPU pool of the {cloud} cluster; one of {pools or 'none'}"
+                )
+
+    def cluster_clouds(self) -> list[Literal["aws", "gcp"]]:
+        """The clouds on which this environment has a Kubernetes cluster."""
+        out: list[Literal["aws", "gcp"]] = []
+        if self.aws and self.aws.cluster:
+            out.append("aws")
+        if self.gcp and self.gcp.cluster:
+            out.append("gcp")
+        return out
 
     def _check_cidr_overlaps(self) -> None:
         for (a_path, a), (b_path, b) in _pairs(self.cidrs()):
@@ -481,6 +546,20 @@ class Environment(Model):
     def resource_name(self, component: str) -> str:
         """``<project>-<env>-<component>``: the one naming rule for every resource."""
         return f"{self.project}-{self.name}-{component}"
+
+    def image_repository(self, cloud: Literal["aws", "gcp"], registry: str) -> str:
+        """Where this environment's images of ``registry`` live: the ECR repository URL, or the
+        Artifact Registry repository path plus the image name (the registry's name)."""
+        if cloud == "aws":
+            assert self.aws is not None
+            return f"{self.aws.account_id}.dkr.ecr.{self.aws.region}.amazonaws.com/{self.resource_name(registry)}"
+        assert self.gcp is not None
+        return f"{self.artifact_registry_url(registry)}/{registry}"
+
+    def artifact_registry_url(self, registry: str) -> str:
+        """``<region>-docker.pkg.dev/<project>/<repository>``: the Artifact Registry repository's path."""
+        assert self.gcp is not None
+        return f"{self.gcp.region}-docker.pkg.dev/{self.gcp.project_id}/{self.resource_name(registry)}"
 
     @property
     def state_key(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 
 from infra.summary import StackSummary
@@ -42,8 +44,15 @@ def summaries_tables(summaries: list[StackSummary]) -> list[Table]:
                 "endpoint",
                 f"{e['name']}: {e['memory_mb']} MB, {e['architecture']}, reserved {e['reserved_concurrency']}, URL auth {e['url_auth']}",
             )
+        for w in s.workloads:
+            t.add_row("workload", _workload_text(w))
         tables.append(t)
     return tables
+
+
+def _workload_text(w: dict[str, Any]) -> str:
+    gpus = f", {w['gpus']} GPU/pod" if w["gpus"] else ", CPU"
+    return f"{w['name']} ({w['release']}): {w['min_replicas']}–{w['max_replicas']} replicas{gpus}, {w['image']}"
 
 
 def summaries_markdown(summaries: list[StackSummary]) -> str:
@@ -65,6 +74,12 @@ def summaries_markdown(summaries: list[StackSummary]) -> str:
             lines += [
                 f"| {e['name']} | {e['memory_mb']} | {e['architecture']} | {e['reserved_concurrency']} | {e['url_auth']} |"
                 for e in s.endpoints
+            ]
+        if s.workloads:
+            lines += ["", "| workload | release | replicas | GPUs/pod | image |", "| --- | --- | --- | ---: | --- |"]
+            lines += [
+                f"| {w['name']} | {w['release']} | {w['min_replicas']}–{w['max_replicas']} | {w['gpus']} | `{w['image']}` |"
+                for w in s.workloads
             ]
         lines.append("")
     return "\n".join(lines)

@@ -1,13 +1,14 @@
-"""A summary of each synthesized stack: resources by kind, clusters, GPU capacity, endpoints."""
+"""A summary of each synthesized stack: resources by kind, clusters, GPU capacity, endpoints, workloads."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from environments.facts import aws_gpu
-from infra.tfjson import Stack
+from infra.tfjson import Resource, Stack
 
 
 @dataclass
@@ -33,6 +34,7 @@ class StackSummary:
     clusters: list[dict[str, Any]] = field(default_factory=list)
     gpu_pools: list[GpuCapacity] = field(default_factory=list)
     endpoints: list[dict[str, Any]] = field(default_factory=list)
+    workloads: list[dict[str, Any]] = field(default_factory=list)
     backend: str = ""
 
     @property
@@ -127,4 +129,27 @@ def summarize(stack: Stack) -> StackSummary:
                 "url_auth": url.get("authorization_type") if url else None,
             }
         )
+    summary.workloads = [w for r in stack.of_type("helm_release") if (w := _workload(r)) is not None]
     return summary
+
+
+def _workload(release: Resource) -> dict[str, Any] | None:
+    """A release of our manifests chart: its Deployment and HPA, read back from the values."""
+    try:
+        manifests = json.loads((release.get("values") or ["{}"])[0]).get("manifests")
+    except (ValueError, AttributeError):
+        return None
+    if not manifests:
+        return None
+    kinds = {m.get("kind"): m for m in manifests}
+    deployment, hpa = kinds.get("Deployment", {}), kinds.get("HorizontalPodAutoscaler", {})
+    (container, *_) = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [{}])
+    limits = container.get("resources", {}).get("limits", {})
+    return {
+        "name": f"{release.get('namespace')}/{release.get('name')}",
+        "release": release.name,
+        "image": container.get("image"),
+        "min_replicas": hpa.get("spec", {}).get("minReplicas"),
+        "max_replicas": hpa.get("spec", {}).get("maxReplicas"),
+        "gpus": int(limits.get("nvidia.com/gpu", 0)),
+    }

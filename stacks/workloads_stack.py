@@ -1,32 +1,45 @@
-"""``<env>-workloads``: what runs inside an environment's EKS cluster and makes GPU nodes usable.
+"""``<env>-workloads``: what runs inside an environment's Kubernetes clusters.
 
-* the NVIDIA device plugin (Helm) on GPU node groups whose AMI lacks it (AL2023 NVIDIA AMIs ship
+* the model server (``app/k8s.py``: Deployment, Service, HPA, PDB) on every cluster of an
+  environment with a ``serving`` section, deployed through Helm from a local chart that installs
+  the rendered objects;
+* on EKS, the NVIDIA device plugin (Helm) on GPU node groups whose AMI lacks it (AL2023 NVIDIA AMIs ship
   the driver but not the plugin; Bottlerocket NVIDIA AMIs ship both), so pods can request
   ``nvidia.com/gpu``;
 * the Cluster Autoscaler (Helm), which scales the GPU groups from zero using the node-template
   tags the environment stack writes, running as the Pod Identity role that stack creates.
 
 It is a separate stack because the Helm provider needs the cluster's endpoint to be configured,
-which Terraform cannot do in the same plan that creates the cluster. It finds the cluster by its
-derived name and depends on the environment stack, so ``cdktf deploy <env> <env>-workloads``
-applies them in order. GKE needs no such stack: GKE installs the driver and runs the plugin.
+which Terraform cannot do in the same plan that creates the cluster. It finds the clusters by their
+derived names and depends on the environment stack, so ``cdktf deploy <env> <env>-workloads``
+applies them in order. GKE needs no plugin or autoscaler: GKE installs the driver and runs both.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from cdktf import TerraformStack
+from cdktf import AssetType, TerraformAsset, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
 from cdktf_cdktf_provider_aws.provider import AwsProvider
+from cdktf_cdktf_provider_google.data_google_client_config import DataGoogleClientConfig
+from cdktf_cdktf_provider_google.data_google_container_cluster import DataGoogleContainerCluster
+from cdktf_cdktf_provider_google.provider import GoogleProvider
 from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes, HelmProviderKubernetesExec
 from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
 
+from app.k8s import render
 from environments.schema import Environment
 from stacks.aws.autoscaler import NAMESPACE, SERVICE_ACCOUNT
+from stacks.serving import NAMESPACE as SERVING_NAMESPACE
+from stacks.serving import Cloud, workload_spec
 from stacks.state import configure_backend
+
+# a chart directory, not Python: it lives at the top of the repository
+MANIFESTS_CHART = Path(__file__).resolve().parent.parent / "charts" / "manifests"
 
 
 # Chart pins, each the newest this project could confirm (read 2026-11-26):
@@ -44,19 +57,45 @@ CLUSTER_AUTOSCALER = Chart("https://kubernetes.github.io/autoscaler", "cluster-a
 
 
 def has_workloads(env: Environment) -> bool:
-    return env.aws is not None and env.aws.cluster is not None
+    """An EKS cluster (device plugin, autoscaler) or any cluster with a model server to run."""
+    return (env.aws is not None and env.aws.cluster is not None) or (bool(env.cluster_clouds()) and env.serving is not None)
 
 
 class WorkloadsStack(TerraformStack):
     def __init__(self, scope: Construct, env: Environment, *, depends_on: TerraformStack) -> None:
         super().__init__(scope, f"{env.name}-workloads")
-        assert env.aws is not None and env.aws.cluster is not None
         configure_backend(self, env, key_suffix="workloads")
         self.add_dependency(depends_on)
+        helm: dict[Cloud, HelmProvider] = {}
+        if env.aws is not None and env.aws.cluster is not None:
+            helm["aws"] = self._eks(env)
+        if env.gcp is not None and env.gcp.cluster is not None:
+            helm["gcp"] = self._gke(env)
+        if env.serving is not None:
+            chart = TerraformAsset(self, "manifests-chart", path=str(MANIFESTS_CHART), type=AssetType.DIRECTORY)
+            for cloud, provider in helm.items():
+                spec = workload_spec(env, cloud)
+                Release(
+                    self,
+                    f"{spec.name}-{'eks' if cloud == 'aws' else 'gke'}",
+                    provider=provider,
+                    name=spec.name,
+                    namespace=SERVING_NAMESPACE,
+                    create_namespace=True,
+                    chart=chart.path,
+                    values=[json.dumps({"manifests": render(spec)}, sort_keys=True)],
+                    # wait for the rollout; roll back by itself when it does not become ready
+                    atomic=True,
+                    timeout=600,
+                )
+
+    def _eks(self, env: Environment) -> HelmProvider:
+        """Helm on the EKS cluster, with the device plugin and the Cluster Autoscaler installed."""
+        assert env.aws is not None and env.aws.cluster is not None
         cluster_name = env.resource_name("eks")
         AwsProvider(self, "aws", region=env.aws.region, allowed_account_ids=[env.aws.account_id])
         cluster = DataAwsEksCluster(self, "cluster", name=cluster_name)
-        HelmProvider(
+        provider = HelmProvider(
             self,
             "helm",
             kubernetes=HelmProviderKubernetes(
@@ -93,6 +132,24 @@ class WorkloadsStack(TerraformStack):
                 "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
                 "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False, "expander": "least-waste"},
             },
+        )
+        return provider
+
+    def _gke(self, env: Environment) -> HelmProvider:
+        """Helm on the GKE cluster, authenticated with the deployer's Google access token."""
+        assert env.gcp is not None and env.gcp.cluster is not None
+        GoogleProvider(self, "google", project=env.gcp.project_id, region=env.gcp.region)
+        client = DataGoogleClientConfig(self, "gke-client")
+        cluster = DataGoogleContainerCluster(self, "gke-cluster", name=env.resource_name("gke"), location=env.gcp.region)
+        return HelmProvider(
+            self,
+            "helm-gke",
+            alias="gke",
+            kubernetes=HelmProviderKubernetes(
+                host=f"https://{cluster.endpoint}",
+                token=client.access_token,
+                cluster_ca_certificate=f"${{base64decode({cluster.master_auth.get(0).cluster_ca_certificate})}}",
+            ),
         )
 
     def _release(self, chart: Chart, values: dict[str, Any]) -> Release:

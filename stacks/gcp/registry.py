@@ -53,4 +53,4 @@ class Registry(Construct):
                 ),
             ],
         )
-        self.url = f"{env.gcp.region}-docker.pkg.dev/{env.gcp.project_id}/{repo_id}"
+        self.url = env.artifact_registry_url(cfg.name)

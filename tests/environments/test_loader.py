@@ -117,6 +117,11 @@ CASES: list[tuple[str, str, Mutation, str]] = [
     ),
     ("trigger-unknown-registry", "dev", _set("gcp.build_triggers.0.registry", "nope"), "gcp.build_triggers[0].registry"),
     ("public-endpoint-no-cidrs", "dev", _set("aws.cluster.public_access_cidrs", []), "aws.cluster.public_access_cidrs"),
+    ("serving-unknown-registry", "dev", _set("serving.registry", "other"), "serving.registry"),
+    ("serving-unknown-gpu-pool", "production", _set("serving.gpu_pool", "a100"), "serving.gpu_pool"),
+    ("serving-replicas-order", "staging", _set("serving.replicas.min", 5), "serving.replicas.min"),
+    ("serving-cpu-quantity", "dev", _set("serving.cpu", "half"), "serving.cpu"),
+    ("serving-no-image", "dev", _set("serving.image_tag", _DELETE), "serving.image_tag"),
 ]
 
 

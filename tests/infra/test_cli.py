@@ -24,6 +24,13 @@ def test_summary_json_matches_the_environment_files(
         assert [e["name"] for e in summaries[name]["endpoints"]] == [env.resource_name(e.name) for e in env.aws.endpoints]
         assert {c["cloud"] for c in summaries[name]["clusters"]} == {"aws", "gcp"}
         assert summaries[name]["total"] == sum(summaries[name]["resources"].values())
+        assert env.serving
+        workloads = summaries[f"{name}-workloads"]["workloads"]
+        assert [w["release"] for w in workloads] == ["model-server-eks", "model-server-gke"]
+        for w in workloads:
+            assert (w["min_replicas"], w["max_replicas"]) == (env.serving.replicas.min, env.serving.replicas.max)
+            assert w["gpus"] == (1 if env.serving.gpu_pool else 0)
+            assert w["image"].endswith(f":{env.serving.image_tag}")
 
 
 def test_summary_markdown_and_table(synth_out: Path, capsys: pytest.CaptureFixture[str]) -> None:

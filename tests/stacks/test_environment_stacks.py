@@ -111,8 +111,8 @@ def test_every_taggable_resource_carries_the_environment_tags(synth_out: Path, e
 
 def test_workloads_stack_installs_device_plugin_for_al2023_groups(synth_out: Path, environments: dict[str, Environment]) -> None:
     stack = _stack(synth_out, "production-workloads")
-    releases = {r.get("name"): r for r in stack.of_type("helm_release")}
-    assert set(releases) == {"nvidia-device-plugin", "cluster-autoscaler"}
+    releases = {r.name: r for r in stack.of_type("helm_release")}
+    assert set(releases) == {"nvidia-device-plugin", "cluster-autoscaler", "model-server-eks", "model-server-gke"}
     values = json.loads(releases["nvidia-device-plugin"].get("values")[0])
     selector = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
     assert selector["matchExpressions"][0]["values"] == ["mlp-production-ng-l4", "mlp-production-ng-l4-burst"]

@@ -1,0 +1,52 @@
+"""From an environment's ``serving`` section to the workload spec of one of its clusters.
+
+Plain Python (no provider bindings): the workloads stack deploys what :func:`workload_spec`
+describes, and the tests render and validate the same specs without synthesizing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from app.k8s import GpuPlacement, Toleration, WorkloadSpec
+from environments.schema import Environment, Taint
+
+NAMESPACE = "model-serving"
+# the node label each cloud puts on a node with the name of its group/pool
+NODE_POOL_LABEL = {"aws": "eks.amazonaws.com/nodegroup", "gcp": "cloud.google.com/gke-nodepool"}
+
+Cloud = Literal["aws", "gcp"]
+
+
+def _tolerations(taints: list[Taint]) -> tuple[Toleration, ...]:
+    return tuple(Toleration(key=t.key, value=t.value, effect=t.effect) for t in taints)
+
+
+def gpu_placement(env: Environment, cloud: Cloud, pool: str) -> GpuPlacement:
+    if cloud == "aws":
+        assert env.aws is not None and env.aws.cluster is not None
+        group = next(g for g in env.aws.cluster.gpu_node_groups if g.name == pool)
+        return GpuPlacement(node_selector={NODE_POOL_LABEL[cloud]: env.resource_name(f"ng-{pool}")}, tolerations=_tolerations(group.taints))
+    assert env.gcp is not None and env.gcp.cluster is not None
+    gke_pool = next(p for p in env.gcp.cluster.gpu_node_pools if p.name == pool)
+    return GpuPlacement(node_selector={NODE_POOL_LABEL[cloud]: env.resource_name(f"gpu-{pool}")}, tolerations=_tolerations(gke_pool.taints))
+
+
+def workload_spec(env: Environment, cloud: Cloud) -> WorkloadSpec:
+    serving = env.serving
+    assert serving is not None
+    version = serving.image_tag or (serving.image_digest or "").replace(":", "-")[:19]
+    return WorkloadSpec(
+        name=serving.registry,
+        namespace=NAMESPACE,
+        image=env.image_repository(cloud, serving.registry) + serving.image_ref,
+        version=version,
+        min_replicas=serving.replicas.min,
+        max_replicas=serving.replicas.max,
+        cpu=serving.cpu,
+        memory=serving.memory,
+        target_cpu_utilization=serving.target_cpu_utilization,
+        gpu=gpu_placement(env, cloud, serving.gpu_pool) if serving.gpu_pool else None,
+        labels=env.all_tags,
+        env={"ENVIRONMENT": env.name, "CLOUD": cloud},
+    )

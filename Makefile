@@ -11,17 +11,19 @@ export CHECKPOINT_DISABLE := 1
 export DISABLE_VERSION_CHECK := 1
 export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
 ENV ?= dev
+MODELS ?= artifacts/models
+PORT ?= 8080
 
-.PHONY: help install demo validate synth summary check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy all clean
+.PHONY: help install demo validate synth summary check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy train serve load-test all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(BIN)/infra: pyproject.toml
+$(BIN)/infra: pyproject.toml app/requirements.txt requirements-dev.txt
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 2; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[app,dev]'
 	@touch $@
 
 node_modules/.bin/cdktf: package.json package-lock.json
@@ -54,17 +56,19 @@ test: install ## run the test suite
 test-fast: $(BIN)/infra ## tests without the slow cdktf-CLI ones
 	$(BIN)/pytest -m 'not slow'
 
-lint: $(BIN)/infra ## ruff and mypy
+lint: $(BIN)/infra ## ruff, mypy and hadolint (app/Dockerfile)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy environments stacks infra main.py
+	$(BIN)/mypy environments stacks infra app main.py
+	$(BIN)/hadolint app/Dockerfile
 
 format: $(BIN)/infra ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## time and peak memory: our synth vs the plain `cdktf synth`
+bench: install ## synth time/memory vs `cdktf synth`; model-server latency p50/p99 and load-test throughput
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_app.py
 
 docs: $(BIN)/infra ## regenerate docs/environments.md and docs/environment.schema.json from the schema
 	$(BIN)/python -m infra.docs
@@ -78,7 +82,17 @@ plan: install ## cdktf diff ENV=<env> (needs cloud credentials: CI)
 deploy: install ## cdktf deploy ENV=<env> and its workloads stack (needs cloud credentials: CI)
 	cdktf deploy '$(ENV){,-workloads}' --auto-approve
 
+train: $(BIN)/infra ## train the model on the bundled dataset into artifacts/models/<version> (MODELS=dir)
+	$(BIN)/python -m app.train --out $(MODELS)
+
+serve: $(BIN)/infra ## serve the latest model over HTTP on 127.0.0.1:8080 (PORT=n; trains first if needed)
+	@test -f $(MODELS)/LATEST || $(BIN)/python -m app.train --out $(MODELS)
+	MODEL_DIR=$(MODELS) PORT=$(PORT) $(BIN)/python -m app.serve
+
+load-test: $(BIN)/infra ## bounded load test of a running `make serve` (2000 requests or 30 s, concurrency 8)
+	$(BIN)/python -m app.loadtest --url http://127.0.0.1:$(PORT)/predict --requests 2000 --duration 30 --concurrency 8
+
 all: lint test ## what CI runs
 
 clean: ## remove build output (not .venv or node_modules)
-	rm -rf cdktf.out .cdktf.out.* .pytest_cache .mypy_cache .ruff_cache bench-results
+	rm -rf cdktf.out .cdktf.out.* .pytest_cache .mypy_cache .ruff_cache bench-results artifacts

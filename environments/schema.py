@@ -503,6 +503,13 @@ class Environment(Model):
                 raise FieldError(
                     ("serving", "gpu_pool"), f"{serving.gpu_pool!r} is not a GPU pool of the {cloud} cluster; one of {pools or 'none'}"
                 )
+        for i, ep in enumerate(self.aws.endpoints if self.aws else []):
+            if ep.repository == serving.registry and ep.image_ref == serving.image_ref:
+                raise FieldError(
+                    ("aws", "endpoints", i, "image_tag"),
+                    f"{ep.image_ref.lstrip(':@')!r} is the service image, which Lambda cannot run; use its Lambda variant "
+                    f"({(serving.image_tag or 'TAG') + '-lambda'!r}, built with --target lambda)",
+                )
 
     def cluster_clouds(self) -> list[Literal["aws", "gcp"]]:
         """The clouds on which this environment has a Kubernetes cluster."""

@@ -173,3 +173,13 @@ def test_requirements_cover_the_service_imports() -> None:
                 top = name.split(".")[0]
                 if top and top not in stdlib and top != "app":
                     assert import_names.get(top, top).lower() in pinned, f"{path.name} imports {top}, not in app/requirements.txt"
+
+
+def test_the_pod_runs_as_the_image_user() -> None:
+    """app/k8s.py's runAsUser/runAsGroup are the uid/gid the Dockerfile creates and switches to."""
+    from app.k8s import WorkloadSpec, deployment
+
+    spec = WorkloadSpec(name="m", namespace="n", image="i:1", version="1", min_replicas=1, max_replicas=1, cpu="1", memory="1Gi")
+    context = deployment(spec)["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    for stage in ("service", "lambda"):
+        assert _last(stage, "USER") == f"{context['runAsUser']}:{context['runAsGroup']}"

@@ -122,6 +122,7 @@ CASES: list[tuple[str, str, Mutation, str]] = [
     ("serving-replicas-order", "staging", _set("serving.replicas.min", 5), "serving.replicas.min"),
     ("serving-cpu-quantity", "dev", _set("serving.cpu", "half"), "serving.cpu"),
     ("serving-no-image", "dev", _set("serving.image_tag", _DELETE), "serving.image_tag"),
+    ("lambda-runs-service-image", "staging", _set("aws.endpoints.0.image_tag", "v1.0.0"), "aws.endpoints[0].image_tag"),
 ]
 
 

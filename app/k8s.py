@@ -61,6 +61,17 @@ def _labels(spec: WorkloadSpec) -> tuple[dict[str, str], dict[str, str]]:
     return selector, labels
 
 
+def _object(spec: WorkloadSpec, api_version: str, kind: str, body: Manifest) -> Manifest:
+    """An object of the workload: named after it, in its namespace, with its labels."""
+    _, labels = _labels(spec)
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
+        "spec": body,
+    }
+
+
 def _container(spec: WorkloadSpec) -> Manifest:
     requests: dict[str, Any] = {"cpu": spec.cpu, "memory": spec.memory}
     # memory limit = request (no overcommit, no surprise OOM kills under pressure); no CPU limit
@@ -121,11 +132,11 @@ def deployment(spec: WorkloadSpec) -> Manifest:
             else {"key": t.key, "operator": "Exists", "effect": t.effect}
             for t in spec.gpu.tolerations
         ]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
-        "spec": {
+    return _object(
+        spec,
+        "apps/v1",
+        "Deployment",
+        {
             # the HPA owns the replica count; this is only the first rollout's
             "replicas": spec.min_replicas,
             "revisionHistoryLimit": 5,
@@ -133,30 +144,21 @@ def deployment(spec: WorkloadSpec) -> Manifest:
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {"metadata": {"labels": labels}, "spec": pod},
         },
-    }
+    )
 
 
 def service(spec: WorkloadSpec) -> Manifest:
-    selector, labels = _labels(spec)
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector,
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-        },
-    }
+    selector, _ = _labels(spec)
+    ports = [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    return _object(spec, "v1", "Service", {"type": "ClusterIP", "selector": selector, "ports": ports})
 
 
 def autoscaler(spec: WorkloadSpec) -> Manifest:
-    _, labels = _labels(spec)
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
-        "spec": {
+    return _object(
+        spec,
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
             "minReplicas": spec.min_replicas,
             "maxReplicas": spec.max_replicas,
@@ -172,19 +174,15 @@ def autoscaler(spec: WorkloadSpec) -> Manifest:
                 "scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
             },
         },
-    }
+    )
 
 
 def disruption_budget(spec: WorkloadSpec) -> Manifest:
-    selector, labels = _labels(spec)
+    selector, _ = _labels(spec)
     # one pod at a time may be evicted: a drain never takes the service down when min >= 2, and
     # never blocks forever when min == 1
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}, "unhealthyPodEvictionPolicy": "AlwaysAllow"},
-    }
+    body = {"maxUnavailable": 1, "selector": {"matchLabels": selector}, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+    return _object(spec, "policy/v1", "PodDisruptionBudget", body)
 
 
 def render(spec: WorkloadSpec) -> list[Manifest]:

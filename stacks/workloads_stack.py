@@ -69,8 +69,8 @@ class WorkloadsStack(TerraformStack):
         helm: dict[Cloud, HelmProvider] = {}
         if env.aws is not None and env.aws.cluster is not None:
             helm["aws"] = self._eks(env)
-        if env.gcp is not None and env.gcp.cluster is not None:
-            helm["gcp"] = self._gke(env)
+        if env.gcp is not None and env.gcp.cluster is not None and env.serving is not None:
+            helm["gcp"] = self._gke(env)  # GKE needs Helm only for the model server
         if env.serving is not None:
             chart = TerraformAsset(self, "manifests-chart", path=str(MANIFESTS_CHART), type=AssetType.DIRECTORY)
             for cloud, provider in helm.items():

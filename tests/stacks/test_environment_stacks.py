@@ -122,3 +122,17 @@ def test_workloads_stack_installs_device_plugin_for_al2023_groups(synth_out: Pat
     assert stack.backend["s3"]["key"] == "mlp/production/workloads.tfstate"
     manifest = json.loads((synth_out / "manifest.json").read_text())
     assert manifest["stacks"]["production-workloads"]["dependencies"] == ["production"]
+
+
+def test_without_serving_the_workloads_stack_has_no_model_server(environments: dict[str, Environment]) -> None:
+    from cdktf import Testing
+
+    from stacks.environment_stack import EnvironmentStack
+    from stacks.workloads_stack import WorkloadsStack
+
+    env = environments["staging"].model_copy(update={"serving": None})
+    app = Testing.app()
+    stack = WorkloadsStack(app, env, depends_on=EnvironmentStack(app, env))
+    synth = json.loads(Testing.synth(stack))
+    assert set(synth["resource"]["helm_release"]) == {"nvidia-device-plugin", "cluster-autoscaler"}
+    assert "google" not in synth.get("provider", {})  # no Helm on GKE when nothing runs there

@@ -56,11 +56,12 @@ test: install ## run the test suite
 test-fast: $(BIN)/infra ## tests without the slow cdktf-CLI ones
 	$(BIN)/pytest -m 'not slow'
 
-lint: $(BIN)/infra ## ruff, mypy and hadolint (app/Dockerfile)
+lint: $(BIN)/infra ## ruff, mypy, hadolint (app/Dockerfile) and yamllint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy environments stacks infra app main.py
 	$(BIN)/hadolint app/Dockerfile
+	$(BIN)/yamllint --strict .
 
 format: $(BIN)/infra ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -42,6 +42,7 @@ def _cidr(value: str) -> str:
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
+Cloud = Literal["aws", "gcp"]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")]
 EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,11}$")]
 LabelKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
@@ -511,9 +512,9 @@ class Environment(Model):
                     f"({(serving.image_tag or 'TAG') + '-lambda'!r}, built with --target lambda)",
                 )
 
-    def cluster_clouds(self) -> list[Literal["aws", "gcp"]]:
+    def cluster_clouds(self) -> list[Cloud]:
         """The clouds on which this environment has a Kubernetes cluster."""
-        out: list[Literal["aws", "gcp"]] = []
+        out: list[Cloud] = []
         if self.aws and self.aws.cluster:
             out.append("aws")
         if self.gcp and self.gcp.cluster:
@@ -554,7 +555,7 @@ class Environment(Model):
         """``<project>-<env>-<component>``: the one naming rule for every resource."""
         return f"{self.project}-{self.name}-{component}"
 
-    def image_repository(self, cloud: Literal["aws", "gcp"], registry: str) -> str:
+    def image_repository(self, cloud: Cloud, registry: str) -> str:
         """Where this environment's images of ``registry`` live: the ECR repository URL, or the
         Artifact Registry repository path plus the image name (the registry's name)."""
         if cloud == "aws":

@@ -6,16 +6,12 @@ describes, and the tests render and validate the same specs without synthesizing
 
 from __future__ import annotations
 
-from typing import Literal
-
 from app.k8s import GpuPlacement, Toleration, WorkloadSpec
-from environments.schema import Environment, Taint
+from environments.schema import Cloud, Environment, Taint
 
 NAMESPACE = "model-serving"
 # the node label each cloud puts on a node with the name of its group/pool
 NODE_POOL_LABEL = {"aws": "eks.amazonaws.com/nodegroup", "gcp": "cloud.google.com/gke-nodepool"}
-
-Cloud = Literal["aws", "gcp"]
 
 
 def _tolerations(taints: list[Taint]) -> tuple[Toleration, ...]:

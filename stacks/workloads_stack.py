@@ -32,10 +32,10 @@ from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
 
 from app.k8s import render
-from environments.schema import Environment
+from environments.schema import Cloud, Environment
 from stacks.aws.autoscaler import NAMESPACE, SERVICE_ACCOUNT
 from stacks.serving import NAMESPACE as SERVING_NAMESPACE
-from stacks.serving import Cloud, workload_spec
+from stacks.serving import workload_spec
 from stacks.state import configure_backend
 
 # a chart directory, not Python: it lives at the top of the repository
@@ -58,7 +58,8 @@ CLUSTER_AUTOSCALER = Chart("https://kubernetes.github.io/autoscaler", "cluster-a
 
 def has_workloads(env: Environment) -> bool:
     """An EKS cluster (device plugin, autoscaler) or any cluster with a model server to run."""
-    return (env.aws is not None and env.aws.cluster is not None) or (bool(env.cluster_clouds()) and env.serving is not None)
+    clouds = env.cluster_clouds()
+    return "aws" in clouds or (bool(clouds) and env.serving is not None)
 
 
 class WorkloadsStack(TerraformStack):

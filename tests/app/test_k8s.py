@@ -11,9 +11,9 @@ import kubernetes_validate
 import pytest
 
 from app.k8s import GPU_RESOURCE, PORT, GpuPlacement, Toleration, WorkloadSpec, render
-from environments.schema import Environment
+from environments.schema import Cloud, Environment
 from infra.tfjson import load_stack
-from stacks.serving import Cloud, workload_spec
+from stacks.serving import workload_spec
 
 ENVS = ["dev", "staging", "production"]
 CLOUDS: list[Cloud] = ["aws", "gcp"]

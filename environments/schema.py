@@ -555,6 +555,17 @@ class Environment(Model):
         """``<project>-<env>-<component>``: the one naming rule for every resource."""
         return f"{self.project}-{self.name}-{component}"
 
+    def eks_node_group_name(self, group: str) -> str:
+        """An EKS managed node group's name (EKS labels its nodes with it)."""
+        return self.resource_name(f"ng-{group}")
+
+    def gke_gpu_pool_name(self, pool: str) -> str:
+        """A GKE GPU node pool's name (GKE labels its nodes with it)."""
+        return self.resource_name(f"gpu-{pool}")
+
+    def gpu_pool_name(self, cloud: Cloud, pool: str) -> str:
+        return self.eks_node_group_name(pool) if cloud == "aws" else self.gke_gpu_pool_name(pool)
+
     def image_repository(self, cloud: Cloud, registry: str) -> str:
         """Where this environment's images of ``registry`` live: the ECR repository URL, or the
         Artifact Registry repository path plus the image name (the registry's name)."""

@@ -80,7 +80,7 @@ class EnvironmentStack(TerraformStack):
                     env=env,
                     cluster=cluster.cluster,
                     service_account=cluster.node_service_account.email,
-                    name=f"gpu-{pool.name}",
+                    name=env.gke_gpu_pool_name(pool.name),
                     cfg=pool,
                 )
             TerraformOutput(self, "gke_cluster_name", value=cluster.cluster.name)

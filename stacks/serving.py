@@ -21,11 +21,11 @@ def _tolerations(taints: list[Taint]) -> tuple[Toleration, ...]:
 def gpu_placement(env: Environment, cloud: Cloud, pool: str) -> GpuPlacement:
     if cloud == "aws":
         assert env.aws is not None and env.aws.cluster is not None
-        group = next(g for g in env.aws.cluster.gpu_node_groups if g.name == pool)
-        return GpuPlacement(node_selector={NODE_POOL_LABEL[cloud]: env.resource_name(f"ng-{pool}")}, tolerations=_tolerations(group.taints))
-    assert env.gcp is not None and env.gcp.cluster is not None
-    gke_pool = next(p for p in env.gcp.cluster.gpu_node_pools if p.name == pool)
-    return GpuPlacement(node_selector={NODE_POOL_LABEL[cloud]: env.resource_name(f"gpu-{pool}")}, tolerations=_tolerations(gke_pool.taints))
+        taints = next(g for g in env.aws.cluster.gpu_node_groups if g.name == pool).taints
+    else:
+        assert env.gcp is not None and env.gcp.cluster is not None
+        taints = next(p for p in env.gcp.cluster.gpu_node_pools if p.name == pool).taints
+    return GpuPlacement(node_selector={NODE_POOL_LABEL[cloud]: env.gpu_pool_name(cloud, pool)}, tolerations=_tolerations(taints))
 
 
 def workload_spec(env: Environment, cloud: Cloud) -> WorkloadSpec:

@@ -110,7 +110,7 @@ class WorkloadsStack(TerraformStack):
             ),
         )
         gpu_groups = env.aws.cluster.gpu_node_groups
-        plugin_groups = [env.resource_name(f"ng-{g.name}") for g in gpu_groups if g.needs_device_plugin]
+        plugin_groups = [env.eks_node_group_name(g.name) for g in gpu_groups if g.needs_device_plugin]
         if plugin_groups:
             tolerations = {(t.key, t.value, t.effect) for g in gpu_groups for t in g.taints}
             node_affinity = {"matchExpressions": [{"key": "eks.amazonaws.com/nodegroup", "operator": "In", "values": plugin_groups}]}

@@ -88,7 +88,7 @@ class ManagedNodeGroup(Construct):
         extra_tags: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id_)
-        full_name = env.resource_name(f"ng-{name}")
+        full_name = env.eks_node_group_name(name)
         instance_tags = {**env.all_tags, "Name": full_name}
         template = LaunchTemplate(
             self,

@@ -103,6 +103,6 @@ class Cluster(Construct):
             env=env,
             cluster=self.cluster,
             service_account=self.node_service_account.email,
-            name="system",
+            name=env.resource_name("system"),
             cfg=cfg.system_node_pool,
         )

@@ -27,7 +27,7 @@ def gke_taints(taints: list[Taint]) -> list[ContainerNodePoolNodeConfigTaint]:
 
 
 class NodePool(Construct):
-    """Exposes ``pool``. A :class:`GkeGpuNodePool` config adds its accelerator."""
+    """Exposes ``pool``, named ``name`` (already the full resource name). A :class:`GkeGpuNodePool` config adds its accelerator."""
 
     def __init__(
         self, scope: Construct, id_: str, *, env: Environment, cluster: ContainerCluster, service_account: str, name: str, cfg: GkeNodePool
@@ -49,7 +49,7 @@ class NodePool(Construct):
         self.pool = ContainerNodePool(
             self,
             "pool",
-            name=env.resource_name(name),
+            name=name,
             cluster=cluster.id,
             location=cluster.location,
             node_locations=zones,

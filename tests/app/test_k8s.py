@@ -90,18 +90,15 @@ def test_gpu_variant_lands_on_the_gpu_pool_the_environment_stack_creates(
     assert resources["limits"][GPU_RESOURCE] == resources["requests"][GPU_RESOURCE] == "1"
     ((label, pool_name),) = pod["nodeSelector"].items()
     stack = load_stack(synth_out / "stacks" / "production" / "cdk.tf.json")
-    if cloud == "aws":
-        assert label == "eks.amazonaws.com/nodegroup"
-        (group,) = [g for g in stack.of_type("aws_eks_node_group") if g.get("node_group_name") == pool_name]
-        taints = [(t["key"], t["value"], t["effect"]) for t in group.get("taint")]
-        effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
-        taints = [(k, v, effects[e]) for k, v, e in taints]
-    else:
-        assert label == "cloud.google.com/gke-nodepool"
-        (pool,) = [p for p in stack.of_type("google_container_node_pool") if p.get("name") == pool_name]
-        taints = [(t["key"], t["value"], t["effect"]) for t in pool.get("node_config.taint")]
-        effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
-        taints = [(k, v, effects[e]) for k, v, e in taints]
+    # (label, resource type, name attribute, taints attribute) of the GPU pool in the synthesized stack
+    expected_label, rtype, name_attr, taint_attr = {
+        "aws": ("eks.amazonaws.com/nodegroup", "aws_eks_node_group", "node_group_name", "taint"),
+        "gcp": ("cloud.google.com/gke-nodepool", "google_container_node_pool", "name", "node_config.taint"),
+    }[cloud]
+    assert label == expected_label
+    (pool,) = [r for r in stack.of_type(rtype) if r.get(name_attr) == pool_name]
+    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+    taints = [(t["key"], t["value"], effects[t["effect"]]) for t in pool.get(taint_attr)]
     assert taints, "the GPU pool is tainted"
     tolerated = {(t["key"], t.get("value", ""), t["effect"]) for t in pod["tolerations"]}
     assert set(taints) <= tolerated

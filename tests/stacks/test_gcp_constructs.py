@@ -17,7 +17,15 @@ def _cluster_with_gpu_pool(s: TerraformStack, env: Environment) -> None:
     assert env.gcp and env.gcp.cluster
     cluster = Cluster(s, "gke", env=env, network=Network(s, "net", env=env))
     pool = env.gcp.cluster.gpu_node_pools[0]
-    NodePool(s, "gpu", env=env, cluster=cluster.cluster, service_account=cluster.node_service_account.email, name="gpu-l4", cfg=pool)
+    NodePool(
+        s,
+        "gpu",
+        env=env,
+        cluster=cluster.cluster,
+        service_account=cluster.node_service_account.email,
+        name=env.gke_gpu_pool_name("l4"),
+        cfg=pool,
+    )
 
 
 def test_gke_cluster_is_private_with_workload_identity_and_network_policy(environments: dict[str, Environment]) -> None:

@@ -220,6 +220,16 @@ def _check_across(envs: dict[Path, Environment]) -> None:
             problems.append(Problem(f, ("promotes_to",), f"no environment named {env.promotes_to!r}; one of {sorted(by_name)}"))
         if env.promotes_to == env.name:
             problems.append(Problem(f, ("promotes_to",), "an environment cannot promote to itself"))
+        sources = sorted(e.name for e in envs.values() if e.promotes_to == env.name and e is not env)
+        if sources and env.policy.skips:
+            problems.append(
+                Problem(
+                    f,
+                    ("policy", "skips"),
+                    f"{env.name} receives promotions from {', '.join(sources)}: what is promoted must pass the policy gate "
+                    "without exceptions; fix the finding in the stacks instead of skipping it",
+                )
+            )
         for path, cidr in env.cidrs():
             for other_f, other_path, other in claimed:
                 if other_f != f and ipaddress.IPv4Network(cidr).overlaps(ipaddress.IPv4Network(other)):

@@ -54,6 +54,11 @@ K8sLabels = dict[
 ]
 
 
+# CloudWatch Logs accepts only these retention periods; 365+ days satisfies CKV_AWS_338
+LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+ZoneName = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")]
+
+
 def _check_scaling(lo: int, desired: int | None, hi: int) -> None:
     if lo > hi:
         raise FieldError("min", f"min ({lo}) is greater than max ({hi}); min <= desired <= max")
@@ -73,15 +78,21 @@ class Taint(Model):
 
 
 class AwsNetwork(Model):
+    """``zones`` are named, not counted: a data source listing "available" zones grows when AWS adds
+    one (CKV_AWS_394), and GPU instance types are offered in some zones of a region only."""
+
     cidr: Cidr
-    azs: Annotated[int, Field(ge=2, le=6)] = 3
+    zones: Annotated[list[ZoneName], Field(min_length=2, max_length=6)]
     nat: Literal["single", "per_az"] = "single"
-    flow_log_retention_days: Annotated[int, Field(ge=1)] = 30
+    flow_log_retention_days: LogRetentionDays = 365
 
     @model_validator(mode="after")
     def _room_for_subnets(self) -> AwsNetwork:
         if ipaddress.IPv4Network(self.cidr).prefixlen > 20:
             raise FieldError("cidr", f"{self.cidr} is too small for public and private subnets in every AZ; use /20 or larger")
+        for i, zone in enumerate(self.zones):
+            if zone in self.zones[:i]:
+                raise FieldError(("zones", i), f"{zone!r} is listed twice; one subnet pair per zone")
         return self
 
 
@@ -172,7 +183,7 @@ class EksCluster(Model):
     endpoint_public: bool = False
     public_access_cidrs: list[Cidr] = []
     logging: list[EksLogType] = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
-    log_retention_days: Annotated[int, Field(ge=1)] = 90
+    log_retention_days: LogRetentionDays = 365
     system_node_group: EksNodeGroup
     gpu_node_groups: list[EksGpuNodeGroup] = []
 
@@ -215,9 +226,7 @@ class LambdaEndpoint(ImageRef):
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     reserved_concurrency: Annotated[int, Field(ge=0)]
     url_auth: Literal["AWS_IAM", "NONE"] = "AWS_IAM"
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = (
-        30
-    )
+    log_retention_days: LogRetentionDays = 365
 
 
 class AwsConfig(Model):
@@ -232,6 +241,9 @@ class AwsConfig(Model):
     def _checks(self) -> AwsConfig:
         if self.region not in facts.aws_regions():
             raise FieldError("region", f"unknown AWS region {self.region!r}; e.g. us-east-1, eu-west-1")
+        for i, zone in enumerate(self.network.zones):
+            if zone[:-1] != self.region:
+                raise FieldError(("network", "zones", i), f"{zone!r} is not a zone of {self.region}; e.g. {self.region}a")
         _unique_names(self.registries, "registries")
         _unique_names(self.endpoints, "endpoints")
         repos = {r.name for r in self.registries}
@@ -257,6 +269,7 @@ class GcpNetwork(Model):
 
 class ArtifactRegistry(Model):
     name: Name
+    kms: bool = True  # a customer-managed key (CKV_GCP_84); fixed at creation
     keep_recent: Annotated[int, Field(ge=1, le=10000)] = 30
     delete_untagged_after_days: Annotated[int, Field(ge=1, le=3650)] = 7
     delete_after_days: Annotated[int, Field(ge=1, le=3650)] = 90
@@ -323,6 +336,10 @@ class GkeCluster(Model):
     master_cidr: Cidr = "172.16.0.0/28"
     workload_identity: bool = True
     network_policy: bool = True
+    binary_authorization: bool = True  # enforce the project's Binary Authorization policy (CKV_GCP_66)
+    intranode_visibility: bool = True  # pod-to-pod traffic on one node reaches VPC flow logs (CKV_GCP_61)
+    # Google Groups for RBAC (CKV_GCP_65): GKE requires the group to be named gke-security-groups@<domain>
+    rbac_security_group: Annotated[str, Field(pattern=r"^gke-security-groups@[a-z0-9.-]+\.[a-z]{2,}$")] | None = None
     master_authorized_networks: list[AuthorizedNetwork] = []
     deletion_protection: bool = True
     system_node_pool: GkeNodePool
@@ -354,6 +371,7 @@ class BuildTrigger(Model):
 
 class GcpConfig(Model):
     project_id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+    billing_account: Annotated[str, Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")]  # holds the budget
     region: str
     network: GcpNetwork
     registries: list[ArtifactRegistry] = []
@@ -421,7 +439,11 @@ class StateBackend(Model):
 
 
 class Budget(Model):
+    """The environment's monthly budget. Each cloud gets a real budget resource (AWS Budgets, a GCP
+    billing budget) for its share: ``by_cloud`` splits ``monthly_usd`` when there are two clouds."""
+
     monthly_usd: Annotated[float, Field(gt=0)]
+    by_cloud: dict[Cloud, Annotated[float, Field(gt=0)]] = {}
     thresholds_pct: Annotated[list[Annotated[int, Field(ge=1, le=1000)]], Field(min_length=1)] = [50, 80, 100]
     recipients: Annotated[list[Email], Field(min_length=1)]
 
@@ -429,6 +451,10 @@ class Budget(Model):
     def _sorted(self) -> Budget:
         if self.thresholds_pct != sorted(set(self.thresholds_pct)):
             raise FieldError("thresholds_pct", f"{self.thresholds_pct} must be increasing without repeats, e.g. [50, 80, 100]")
+        if self.by_cloud and abs(sum(self.by_cloud.values()) - self.monthly_usd) > 0.005:
+            raise FieldError(
+                "by_cloud", f"the shares add up to {sum(self.by_cloud.values()):g}, not monthly_usd ({self.monthly_usd:g}); make them equal"
+            )
         return self
 
 
@@ -440,6 +466,32 @@ class Usage(Model):
     gpu_node_hours: dict[str, Annotated[float, Field(ge=0)]] = {}
     nat_gb: Annotated[float, Field(ge=0)] = 0
     egress_gb: Annotated[float, Field(ge=0)] = 0
+
+
+def _reason(value: str) -> str:
+    value = " ".join(value.split())
+    if len(value) < 15:
+        raise ValueError("say why this environment does not meet the check (at least 15 characters); a skip without a reason fails")
+    return value
+
+
+CheckId = Annotated[str, Field(pattern=r"^(CKV2?_[A-Z0-9]+_\d+|MLP\d{3})$")]
+
+
+class PolicySkip(Model):
+    """A check this environment does not meet on purpose (checkov's CKV_* or our MLP*)."""
+
+    check: CheckId
+    # construct paths inside the stack, shell globs (``aws-eks/*``); empty: every resource
+    resources: list[Annotated[str, Field(min_length=1)]] = []
+    reason: Annotated[str, AfterValidator(_reason)]
+
+
+class Policy(Model):
+    """Declared exceptions to the policy gate; every report lists them with their reasons.
+    Only an environment nothing promotes into (dev) may declare any."""
+
+    skips: list[PolicySkip] = []
 
 
 REQUIRED_TAGS = ("team", "cost-center")
@@ -459,6 +511,7 @@ class Environment(Model):
     budget: Budget
     usage: Usage = Usage()
     serving: Serving | None = None
+    policy: Policy = Policy()
 
     @model_validator(mode="after")
     def _checks(self) -> Environment:
@@ -482,6 +535,12 @@ class Environment(Model):
             if key not in pools:
                 raise FieldError(("usage", "gpu_node_hours", key), f"no GPU pool named {key!r}; one of {sorted(pools) or 'none defined'}")
         self._check_cidr_overlaps()
+        clouds = [c for c in ("aws", "gcp") if getattr(self, c) is not None]
+        for cloud in self.budget.by_cloud:
+            if cloud not in clouds:
+                raise FieldError(("budget", "by_cloud", cloud), f"this environment has no {cloud} section; split among {clouds}")
+        if len(clouds) > 1 and set(self.budget.by_cloud) != set(clouds):
+            raise FieldError(("budget", "by_cloud"), f"split monthly_usd between {clouds}, e.g. {{aws: 900, gcp: 600}}")
         if self.serving:
             self._check_serving(self.serving)
         return self
@@ -549,6 +608,10 @@ class Environment(Model):
         if self.gcp and self.gcp.cluster:
             names += [f"gcp/{p.name}" for p in self.gcp.cluster.gpu_node_pools]
         return names
+
+    def budget_usd(self, cloud: Cloud) -> float:
+        """The monthly budget of one cloud: its share, or everything when it is the only cloud."""
+        return self.budget.by_cloud.get(cloud, self.budget.monthly_usd)
 
     # derived identity -------------------------------------------------------------------------
     def resource_name(self, component: str) -> str:

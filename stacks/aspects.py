@@ -8,24 +8,13 @@ import jsii
 from cdktf import IAspect, TerraformResource
 from constructs import IConstruct
 
-# attribute that carries the environment's tags, by provider prefix of the resource type
-TAG_ATTRIBUTE = {"aws_": "tags", "google_": "labels"}
-# resources whose attribute of that name is not a key/value map of the resource's own tags
-NOT_TAGGABLE = frozenset({"google_cloudbuild_trigger"})
-# google resources that take their labels under another name
-GOOGLE_LABELS_AS = {"google_container_cluster": "resource_labels"}
+from environments.tagging import tag_attribute_name
 
 
 def tag_attribute(resource: TerraformResource) -> str | None:
-    rtype = resource.terraform_resource_type
-    if rtype in NOT_TAGGABLE:
-        return None
-    if rtype in GOOGLE_LABELS_AS:
-        return GOOGLE_LABELS_AS[rtype]
-    for prefix, attribute in TAG_ATTRIBUTE.items():
-        if rtype.startswith(prefix):
-            return attribute if hasattr(type(resource), attribute) else None
-    return None
+    """The attribute of this resource that takes the environment's tags, if its class has one."""
+    attribute = tag_attribute_name(resource.terraform_resource_type)
+    return attribute if attribute is not None and hasattr(type(resource), attribute) else None
 
 
 @jsii.implements(IAspect)

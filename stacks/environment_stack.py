@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from cdktf import Aspects, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider
+from cdktf_cdktf_provider_google.data_google_project import DataGoogleProject
+from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from constructs import Construct
 
 from environments.schema import Environment
 from stacks.aspects import TagEverything
 from stacks.aws.autoscaler import AutoscalerIdentity
+from stacks.aws.budget import Budget as AwsBudget
 from stacks.aws.cluster import Cluster as EksClusterConstruct
 from stacks.aws.endpoints import Endpoint
 from stacks.aws.kms import EnvironmentKey
 from stacks.aws.network import Network as AwsNetwork
 from stacks.aws.node_groups import GpuNodeGroup
 from stacks.aws.registry import Registry as EcrRegistry
+from stacks.gcp.budget import Budget as GcpBudget
 from stacks.gcp.build import BuildIdentity, Trigger
 from stacks.gcp.cluster import Cluster as GkeClusterConstruct
+from stacks.gcp.kms import ArtifactRegistryKey
 from stacks.gcp.network import Network as GcpNetwork
 from stacks.gcp.node_pools import NodePool
 from stacks.gcp.registry import Registry as ArRegistry
@@ -41,6 +46,7 @@ class EnvironmentStack(TerraformStack):
         assert env.aws is not None
         AwsProvider(self, "aws", region=env.aws.region, allowed_account_ids=[env.aws.account_id])
         key = EnvironmentKey(self, "aws-kms", env=env)
+        AwsBudget(self, "aws-budget", env=env)
         network = AwsNetwork(self, "aws-network", env=env, key=key)
         registries = {r.name: EcrRegistry(self, f"aws-ecr-{r.name}", env=env, cfg=r, key=key) for r in env.aws.registries}
         if env.aws.cluster:
@@ -69,8 +75,16 @@ class EnvironmentStack(TerraformStack):
     def _gcp(self, env: Environment) -> None:
         assert env.gcp is not None
         GoogleProvider(self, "google", project=env.gcp.project_id, region=env.gcp.region)
+        project = DataGoogleProject(self, "gcp-project", project_id=env.gcp.project_id)
+        GcpBudget(self, "gcp-budget", env=env, project_number=project.number)
         network = GcpNetwork(self, "gcp-network", env=env)
-        registries = {r.name: ArRegistry(self, f"gcp-ar-{r.name}", env=env, cfg=r) for r in env.gcp.registries}
+        if env.gcp.registries:
+            # Artifact Analysis scans every image pushed to the project's repositories (billed per image)
+            ProjectService(self, "gcp-container-scanning", service="containerscanning.googleapis.com", disable_on_destroy=False)
+        key = (
+            ArtifactRegistryKey(self, "gcp-kms", env=env, project_number=project.number) if any(r.kms for r in env.gcp.registries) else None
+        )
+        registries = {r.name: ArRegistry(self, f"gcp-ar-{r.name}", env=env, cfg=r, key=key) for r in env.gcp.registries}
         if env.gcp.cluster:
             cluster = GkeClusterConstruct(self, "gcp-gke", env=env, network=network)
             for pool in env.gcp.cluster.gpu_node_pools:

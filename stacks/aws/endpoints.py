@@ -1,4 +1,9 @@
-"""Lambda endpoints served from a container image in the environment's ECR, behind a function URL."""
+"""Lambda endpoints served from a container image in the environment's ECR, behind a function URL.
+
+Each function has a KMS-encrypted dead-letter queue for failed asynchronous invocations and its
+environment variables encrypted with the environment's key. Code signing (CKV_AWS_272) does not apply:
+Lambda does not support it for container images; ECR image scanning and immutable tags stand in.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
+    LambdaFunctionDeadLetterConfig,
     LambdaFunctionEnvironment,
     LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig,
@@ -15,6 +21,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 )
 from cdktf_cdktf_provider_aws.lambda_function_url import LambdaFunctionUrl
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from environments.schema import Environment, LambdaEndpoint
@@ -43,6 +50,14 @@ class Endpoint(Construct):
         log_group = CloudwatchLogGroup(
             self, "logs", name=f"/aws/lambda/{name}", retention_in_days=cfg.log_retention_days, kms_key_id=key.arn
         )
+        dlq = SqsQueue(
+            self,
+            "dlq",
+            name=f"{name}-dlq",
+            kms_master_key_id=key.arn,
+            kms_data_key_reuse_period_seconds=300,
+            message_retention_seconds=14 * 86400,
+        )
         role = IamRole(self, "role", name=f"{name}-lambda", assume_role_policy=assume_role_policy("lambda.amazonaws.com"))
         # ENI management for VPC access is AWS's managed policy; everything else is scoped here.
         vpc_access = IamRolePolicyAttachment(
@@ -65,6 +80,18 @@ class Endpoint(Construct):
                         "Effect": "Allow",
                         "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
                         "Resource": [registry.arn],
+                    },
+                    {
+                        "Sid": "DeadLetters",
+                        "Effect": "Allow",
+                        "Action": ["sqs:SendMessage"],
+                        "Resource": [dlq.arn],
+                    },
+                    {
+                        "Sid": "EnvironmentKey",
+                        "Effect": "Allow",
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                        "Resource": [key.arn],
                     },
                     {
                         "Sid": "Traces",
@@ -106,6 +133,8 @@ class Endpoint(Construct):
             logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=log_group.name),
             vpc_config=LambdaFunctionVpcConfig(subnet_ids=network.private_subnet_ids, security_group_ids=[security_group.id]),
             environment=LambdaFunctionEnvironment(variables={"MODEL_ENV": env.name}),
+            kms_key_arn=key.arn,
+            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=dlq.arn),
             depends_on=[vpc_access, inline],
         )
         self.url = LambdaFunctionUrl(self, "url", function_name=self.function.function_name, authorization_type=cfg.url_auth)

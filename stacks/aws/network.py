@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from cdktf import Fn
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -38,19 +36,17 @@ class Network(Construct):
         )
         self.vpc_id = self.vpc.id
         DefaultSecurityGroup(self, "default-sg", vpc_id=self.vpc.id)  # no rules: nothing uses the default group
-        azs = DataAwsAvailabilityZones(self, "azs", state="available")
         igw = InternetGateway(self, "igw", vpc_id=self.vpc.id, tags={"Name": env.resource_name("igw")})
 
         public_rt = RouteTable(self, "public-rt", vpc_id=self.vpc.id, tags={"Name": env.resource_name("public")})
         Route(self, "public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0", gateway_id=igw.id)
 
-        private_cidrs = split_subnets(cfg.cidr, cfg.azs, offset=0)
-        public_cidrs = split_subnets(cfg.cidr, cfg.azs, offset=8)
+        private_cidrs = split_subnets(cfg.cidr, len(cfg.zones), offset=0)
+        public_cidrs = split_subnets(cfg.cidr, len(cfg.zones), offset=8)
         self.public_subnets: list[Subnet] = []
         self.private_subnets: list[Subnet] = []
         nats: list[NatGateway] = []
-        for i in range(cfg.azs):
-            az = Fn.element(azs.names, i)
+        for i, az in enumerate(cfg.zones):
             public = self._subnet(env, f"public-{i}", public_cidrs[i], az, "kubernetes.io/role/elb", cluster_name)
             RouteTableAssociation(self, f"public-{i}-rt", subnet_id=public.id, route_table_id=public_rt.id)
             self.public_subnets.append(public)

@@ -1,5 +1,6 @@
 """GKE: a private, VPC-native regional cluster with Workload Identity, Dataplane V2 (network policy),
-shielded nodes and a release channel; a least-privilege node service account; the system pool.
+shielded nodes, a release channel, Binary Authorization, intranode visibility and Google Groups for
+RBAC; a least-privilege node service account; the system pool.
 
 GPU drivers are installed by GKE itself (``gpu_driver_installation_config``) and GKE runs the
 device plugin, so GKE GPU pools need nothing in the workloads stack.
@@ -7,13 +8,20 @@ device plugin, so GKE GPU pools need nothing in the workloads stack.
 
 from __future__ import annotations
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_google.container_cluster import (
     ContainerCluster,
+    ContainerClusterAuthenticatorGroupsConfig,
+    ContainerClusterBinaryAuthorization,
     ContainerClusterIpAllocationPolicy,
     ContainerClusterMasterAuth,
     ContainerClusterMasterAuthClientCertificateConfig,
     ContainerClusterMasterAuthorizedNetworksConfig,
     ContainerClusterMasterAuthorizedNetworksConfigCidrBlocks,
+    ContainerClusterNetworkPolicy,
+    ContainerClusterNodeConfig,
+    ContainerClusterNodeConfigShieldedInstanceConfig,
+    ContainerClusterNodeConfigWorkloadMetadataConfig,
     ContainerClusterPrivateClusterConfig,
     ContainerClusterReleaseChannel,
     ContainerClusterWorkloadIdentityConfig,
@@ -60,6 +68,7 @@ class Cluster(Construct):
         super().__init__(scope, id_)
         assert env.gcp is not None and env.gcp.cluster is not None
         cfg = env.gcp.cluster
+        self.node_service_account = NodeServiceAccount(self, "nodes", env=env)
         self.cluster = ContainerCluster(
             self,
             "cluster",
@@ -89,14 +98,33 @@ class Cluster(Construct):
             workload_identity_config=ContainerClusterWorkloadIdentityConfig(workload_pool=f"{env.gcp.project_id}.svc.id.goog")
             if cfg.workload_identity
             else None,
-            # Dataplane V2 enforces NetworkPolicy without the Calico add-on
+            # Dataplane V2 enforces NetworkPolicy itself; the Calico add-on (network_policy) stays off
             datapath_provider="ADVANCED_DATAPATH" if cfg.network_policy else "LEGACY_DATAPATH",
+            network_policy=ContainerClusterNetworkPolicy(enabled=False),
             enable_shielded_nodes=True,
+            enable_intranode_visibility=cfg.intranode_visibility,
+            binary_authorization=ContainerClusterBinaryAuthorization(evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE")
+            if cfg.binary_authorization
+            else None,
+            authenticator_groups_config=ContainerClusterAuthenticatorGroupsConfig(security_group=cfg.rbac_security_group)
+            if cfg.rbac_security_group
+            else None,
+            # the default pool lives only until remove_default_node_pool deletes it; while it does, it runs
+            # as the least-privilege node account with Workload Identity metadata, never as the Compute
+            # default account (project Editor)
+            node_config=ContainerClusterNodeConfig(
+                service_account=self.node_service_account.email,
+                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                workload_metadata_config=ContainerClusterNodeConfigWorkloadMetadataConfig(mode="GKE_METADATA"),
+                shielded_instance_config=ContainerClusterNodeConfigShieldedInstanceConfig(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+            ),
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["node_config"]),
             master_auth=ContainerClusterMasterAuth(
                 client_certificate_config=ContainerClusterMasterAuthClientCertificateConfig(issue_client_certificate=False)
             ),
         )
-        self.node_service_account = NodeServiceAccount(self, "nodes", env=env)
         NodePool(
             self,
             "system",

@@ -1,7 +1,9 @@
-"""VPC with one regional subnet (pod and service secondary ranges), Cloud Router and Cloud NAT."""
+"""VPC with one regional subnet (pod and service secondary ranges), an explicit logged deny of
+ingress, Cloud Router and Cloud NAT."""
 
 from __future__ import annotations
 
+from cdktf_cdktf_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallDeny, ComputeFirewallLogConfig
 from cdktf_cdktf_provider_google.compute_network import ComputeNetwork
 from cdktf_cdktf_provider_google.compute_router import ComputeRouter
 from cdktf_cdktf_provider_google.compute_router_nat import ComputeRouterNat, ComputeRouterNatLogConfig
@@ -43,6 +45,19 @@ class Network(Construct):
             log_config=ComputeSubnetworkLogConfig(
                 aggregation_interval="INTERVAL_10_MIN", flow_sampling=0.5, metadata="INCLUDE_ALL_METADATA"
             ),
+        )
+        # GCP's implied deny is neither visible nor logged; GKE adds its own allow rules at priority 1000
+        ComputeFirewall(
+            self,
+            "deny-ingress",
+            name=env.resource_name("deny-ingress"),
+            network=self.network.id,
+            description="Default deny of ingress, logged; higher-priority rules (GKE's) allow what is needed",
+            direction="INGRESS",
+            priority=65534,
+            source_ranges=["0.0.0.0/0"],
+            deny=[ComputeFirewallDeny(protocol="all")],
+            log_config=ComputeFirewallLogConfig(metadata="EXCLUDE_ALL_METADATA"),
         )
         if cfg.nat:
             router = ComputeRouter(self, "router", name=env.resource_name("router"), network=self.network.id, region=env.gcp.region)

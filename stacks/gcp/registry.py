@@ -1,4 +1,4 @@
-"""Artifact Registry Docker repositories with immutable tags and cleanup policies."""
+"""Artifact Registry Docker repositories: immutable tags, cleanup policies, a customer-managed key."""
 
 from __future__ import annotations
 
@@ -8,19 +8,22 @@ from cdktf_cdktf_provider_google.artifact_registry_repository import (
     ArtifactRegistryRepositoryCleanupPoliciesCondition,
     ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions,
     ArtifactRegistryRepositoryDockerConfig,
+    ArtifactRegistryRepositoryVulnerabilityScanningConfig,
 )
 from constructs import Construct
 
 from environments.schema import ArtifactRegistry, Environment
+from stacks.gcp.kms import ArtifactRegistryKey
 
 
 class Registry(Construct):
     """Exposes ``repository`` and ``url`` (``<region>-docker.pkg.dev/<project>/<repo>``)."""
 
-    def __init__(self, scope: Construct, id_: str, *, env: Environment, cfg: ArtifactRegistry) -> None:
+    def __init__(self, scope: Construct, id_: str, *, env: Environment, cfg: ArtifactRegistry, key: ArtifactRegistryKey | None) -> None:
         super().__init__(scope, id_)
         assert env.gcp is not None
         repo_id = env.resource_name(cfg.name)
+        cmek = key if cfg.kms else None
         self.repository = ArtifactRegistryRepository(
             self,
             "repository",
@@ -29,6 +32,10 @@ class Registry(Construct):
             format="DOCKER",
             description=f"{cfg.name} images of {env.name}",
             docker_config=ArtifactRegistryRepositoryDockerConfig(immutable_tags=True),
+            # scanned on push by Artifact Analysis (the environment stack enables its API)
+            vulnerability_scanning_config=ArtifactRegistryRepositoryVulnerabilityScanningConfig(enablement_config="INHERITED"),
+            kms_key_name=cmek.key_id if cmek else None,
+            depends_on=[cmek.grant] if cmek else None,
             cleanup_policy_dry_run=False,
             cleanup_policies=[
                 ArtifactRegistryRepositoryCleanupPolicies(

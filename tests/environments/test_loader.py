@@ -54,7 +54,15 @@ _DELETE = object()
 # (case id, file to break, mutation, field path that the error must name)
 CASES: list[tuple[str, str, Mutation, str]] = [
     ("unknown-key", "dev", lambda d: d["aws"]["network"].update(azz=2), "aws.network.azz"),
-    ("wrong-type", "dev", _set("aws.network.azs", "two"), "aws.network.azs"),
+    ("wrong-type", "dev", _set("aws.network.zones", "two"), "aws.network.zones"),
+    ("zone-of-other-region", "dev", _set("aws.network.zones", ["us-west-2a", "us-east-1b"]), "aws.network.zones[0]"),
+    ("zone-twice", "dev", _set("aws.network.zones", ["us-east-1a", "us-east-1a"]), "aws.network.zones[1]"),
+    ("log-retention-not-cloudwatch", "dev", _set("aws.cluster.log_retention_days", 45), "aws.cluster.log_retention_days"),
+    ("skip-without-reason", "dev", _set("policy.skips.0.reason", " "), "policy.skips[0].reason"),
+    ("skip-of-unknown-check", "dev", _set("policy.skips.0.check", "no-such-check"), "policy.skips[0].check"),
+    ("budget-split-wrong-sum", "dev", _set("budget.by_cloud.gcp", 1), "budget.by_cloud"),
+    ("budget-split-missing-cloud", "dev", _set("budget.by_cloud", {"aws": 1500}), "budget.by_cloud"),
+    ("rbac-group-name", "dev", _set("gcp.cluster.rbac_security_group", "admins@example.com"), "gcp.cluster.rbac_security_group"),
     ("missing-section", "dev", _set("budget", _DELETE), "budget"),
     ("min-gt-desired", "dev", _set("aws.cluster.gpu_node_groups.0.min", 2), "aws.cluster.gpu_node_groups[0].desired"),
     ("gke-min-gt-max", "dev", _set("gcp.cluster.gpu_node_pools.0.min", 5), "gcp.cluster.gpu_node_pools[0].min"),
@@ -161,8 +169,8 @@ def test_matrix_covers_at_least_fifteen_distinct_fields() -> None:
 def test_yaml_syntax_error_names_file_and_line(env_dir: Path, previous_out: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = env_dir / "dev.yaml"
     lines = path.read_text().splitlines()
-    broken = next(i for i, line in enumerate(lines) if line.strip().startswith("azs:"))
-    lines[broken] = "    azs: [2"
+    broken = next(i for i, line in enumerate(lines) if line.strip().startswith("zones:"))
+    lines[broken] = "    zones: [us-east-1a"
     path.write_text("\n".join(lines) + "\n")
     before = tree_digest(previous_out)
 
@@ -176,15 +184,15 @@ def test_yaml_syntax_error_names_file_and_line(env_dir: Path, previous_out: Path
 
 
 def test_error_carries_line_and_did_you_mean(env_dir: Path) -> None:
-    text = (env_dir / "dev.yaml").read_text().replace("    azs: 2", "    azz: 2")
+    text = (env_dir / "dev.yaml").read_text().replace("    flow_log_retention_days: 30", "    flow_log_retention_dayz: 30")
     (env_dir / "dev.yaml").write_text(text)
-    expected_line = text.splitlines().index("    azz: 2") + 1
+    expected_line = text.splitlines().index("    flow_log_retention_dayz: 30") + 1
     with pytest.raises(EnvironmentFileError) as info:
         load_environment(env_dir / "dev.yaml")
     problem = info.value.problems[0]
-    assert problem.field == "aws.network.azz"
+    assert problem.field == "aws.network.flow_log_retention_dayz"
     assert problem.line == expected_line
-    assert "did you mean 'azs'" in problem.message
+    assert "did you mean 'flow_log_retention_days'" in problem.message
 
 
 def test_cross_environment_overlap_names_both_files(env_dir: Path) -> None:
@@ -195,6 +203,17 @@ def test_cross_environment_overlap_names_both_files(env_dir: Path) -> None:
         load_environments(env_dir)
     message = str(info.value)
     assert "staging.yaml" in message and "dev.yaml" in message
+
+
+def test_an_environment_that_receives_promotions_may_not_skip_checks(env_dir: Path) -> None:
+    data = read_env(env_dir, "staging")
+    data["policy"] = {"skips": [{"check": "CKV_AWS_39", "reason": "the staging API is public for the demo week"}]}
+    write_env(env_dir, "staging", data)
+    with pytest.raises(EnvironmentFileError) as info:
+        load_environments(env_dir)
+    problem = info.value.problems[0]
+    assert (problem.file.name, problem.field) == ("staging.yaml", "policy.skips")
+    assert "receives promotions from dev" in problem.message
 
 
 def test_promotion_cycle_is_rejected(env_dir: Path) -> None:
@@ -208,9 +227,12 @@ def test_promotion_cycle_is_rejected(env_dir: Path) -> None:
 def test_one_cloud_environment_is_valid(env_dir: Path) -> None:
     data = read_env(env_dir, "dev")
     del data["gcp"]
+    del data["budget"]["by_cloud"]  # one cloud takes the whole budget
     data["usage"]["gpu_node_hours"] = {"aws/l4": 10}
     write_env(env_dir, "dev", data)
-    assert load_environments(env_dir)["dev"].gcp is None
+    env = load_environments(env_dir)["dev"]
+    assert env.gcp is None
+    assert env.budget_usd("aws") == env.budget.monthly_usd
 
 
 @pytest.mark.parametrize("machine", ["n1-standard-8", "n1-standard-16"])
@@ -224,7 +246,7 @@ def test_n1_machines_take_an_attachable_t4(env_dir: Path, machine: str) -> None:
 
 def test_bad_file_fails_before_cdktf_is_imported(env_dir: Path, previous_out: Path) -> None:
     data = read_env(env_dir, "dev")
-    data["aws"]["network"]["azs"] = 9
+    data["aws"]["network"]["zones"] = ["us-east-1a"]
     write_env(env_dir, "dev", data)
     script = (
         "import sys\nfrom infra.cli import main\n"
@@ -233,4 +255,4 @@ def test_bad_file_fails_before_cdktf_is_imported(env_dir: Path, previous_out: Pa
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.stdout.split() == ["2", "False"], result.stderr
-    assert "aws.network.azs" in result.stderr
+    assert "aws.network.zones" in result.stderr

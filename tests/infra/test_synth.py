@@ -36,7 +36,7 @@ def test_unchanged_inputs_skip_synth_and_a_changed_file_does_not(synth_out: Path
     assert again.stacks == first.stacks
 
     data = read_env(env_dir, "dev")
-    data["budget"]["monthly_usd"] = 1600
+    data["budget"].update(monthly_usd=1600, by_cloud={"aws": 1000, "gcp": 600})
     data["aws"]["endpoints"][0]["memory_mb"] = 1536
     write_env(env_dir, "dev", data)
     changed = synthesize(out, env_dir=env_dir)

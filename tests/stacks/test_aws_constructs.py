@@ -8,6 +8,7 @@ import pytest
 from cdktf import TerraformStack
 
 from environments.schema import EksGpuNodeGroup, Environment
+from stacks.aws.budget import Budget as AwsBudget
 from stacks.aws.cluster import Cluster
 from stacks.aws.endpoints import Endpoint
 from stacks.aws.kms import EnvironmentKey
@@ -99,10 +100,13 @@ def test_nat_per_az_versus_single(environments: dict[str, Environment]) -> None:
     for name in ("dev", "production"):
         env = environments[name]
         assert env.aws
-        expected = env.aws.network.azs if env.aws.network.nat == "per_az" else 1
+        expected = len(env.aws.network.zones) if env.aws.network.nat == "per_az" else 1
         synth = synth_construct(lambda s, env=env: Network(s, "net", env=env, key=EnvironmentKey(s, "kms", env=env)))
         assert len(resources(synth, "aws_nat_gateway")) == expected
-        assert len(resources(synth, "aws_subnet")) == 2 * env.aws.network.azs
+        assert len(resources(synth, "aws_subnet")) == 2 * len(env.aws.network.zones)
+        # zones are named in the environment file, not read from a data source that grows (CKV_AWS_394)
+        assert sorted({s["availability_zone"] for s in resources(synth, "aws_subnet")}) == sorted(env.aws.network.zones)
+        assert "data" not in synth
         assert len(resources(synth, "aws_flow_log")) == 1
 
 
@@ -149,6 +153,24 @@ def test_lambda_endpoint_image_url_logs_and_scoped_role(environments: dict[str, 
     assert statements["PullOwnImage"]["Resource"] == [
         "${aws_ecr_repository." + next(iter(synth["resource"]["aws_ecr_repository"])) + ".arn}"
     ]
+    # failed asynchronous invocations land in an encrypted queue only this function may write to
+    queue_ref = "${aws_sqs_queue." + next(iter(synth["resource"]["aws_sqs_queue"])) + ".arn}"
+    assert fn["dead_letter_config"]["target_arn"] == queue_ref
+    assert statements["DeadLetters"] == {"Sid": "DeadLetters", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [queue_ref]}
+    key_ref = "${aws_kms_key." + next(iter(synth["resource"]["aws_kms_key"])) + ".arn}"
+    assert fn["kms_key_arn"] == key_ref
+    assert one(synth, "aws_sqs_queue")["kms_master_key_id"] == key_ref
+
+
+@pytest.mark.parametrize("name", ["dev", "production"])
+def test_aws_budget_alerts_at_each_threshold_and_on_forecast(environments: dict[str, Environment], name: str) -> None:
+    env = environments[name]
+    budget = one(synth_construct(lambda s: AwsBudget(s, "budget", env=env)), "aws_budgets_budget")
+    assert (budget["budget_type"], budget["time_unit"], budget["limit_unit"]) == ("COST", "MONTHLY", "USD")
+    assert float(budget["limit_amount"]) == env.budget_usd("aws")
+    alerts = [(n["notification_type"], n["threshold"]) for n in budget["notification"]]
+    assert alerts == [("ACTUAL", p) for p in env.budget.thresholds_pct] + [("FORECASTED", 100)]
+    assert all(n["subscriber_email_addresses"] == env.budget.recipients for n in budget["notification"])
 
 
 def test_s3_backend_is_encrypted_with_native_lock(environments: dict[str, Environment]) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from environments.schema import Environment
+from environments.tagging import GOOGLE_LABELS_AS, KNOWN_TAGGABLE, NOT_TAGGABLE
 from infra.synth import list_stacks
 from infra.tfjson import Stack, load_stack
-from stacks.aspects import NOT_TAGGABLE
 
 ENVS = ["dev", "staging", "production"]
 
@@ -35,8 +35,8 @@ def test_resource_counts_follow_the_environment_file(synth_out: Path, environmen
     assert env.aws and env.aws.cluster and env.gcp and env.gcp.cluster
     expected = {
         "aws_vpc": 1,
-        "aws_subnet": 2 * env.aws.network.azs,
-        "aws_nat_gateway": env.aws.network.azs if env.aws.network.nat == "per_az" else 1,
+        "aws_subnet": 2 * len(env.aws.network.zones),
+        "aws_nat_gateway": len(env.aws.network.zones) if env.aws.network.nat == "per_az" else 1,
         "aws_ecr_repository": len(env.aws.registries),
         "aws_ecr_lifecycle_policy": len(env.aws.registries),
         "aws_kms_key": 1,
@@ -83,8 +83,8 @@ def _taggable(rtype: str) -> str | None:
     provider, _, rest = rtype.partition("_")
     module = importlib.import_module(f"cdktf_cdktf_provider_{provider}.{rest}")
     cls = next(c for c in vars(module).values() if getattr(c, "TF_RESOURCE_TYPE", None) == rtype)
-    if rtype == "google_container_cluster":
-        return "resource_labels"
+    if rtype in GOOGLE_LABELS_AS:
+        return GOOGLE_LABELS_AS[rtype]
     for attribute in ("tags", "labels"):
         if hasattr(cls, attribute) and rtype not in NOT_TAGGABLE:
             return attribute
@@ -107,6 +107,16 @@ def test_every_taggable_resource_carries_the_environment_tags(synth_out: Path, e
             missing.append(resource.path)
     assert checked > 30
     assert missing == []
+
+
+def test_the_policy_knows_every_taggable_type_the_stacks_use(synth_out: Path) -> None:
+    """MLP001 finds an untagged resource by its type: the list must hold every taggable type we synthesize."""
+    used = {r.type for name in list_stacks(synth_out) for r in _stack(synth_out, name).resources}
+    taggable = {rtype for rtype in used if _taggable(rtype) is not None}
+    assert taggable, "no taggable resource found"
+    assert taggable <= KNOWN_TAGGABLE, f"add to environments/tagging.py KNOWN_TAGGABLE: {sorted(taggable - KNOWN_TAGGABLE)}"
+    not_taggable = sorted(rtype for rtype in KNOWN_TAGGABLE if _taggable(rtype) is None)
+    assert not_taggable == [], f"KNOWN_TAGGABLE lists types without tags: {not_taggable}"
 
 
 def test_workloads_stack_installs_device_plugin_for_al2023_groups(synth_out: Path, environments: dict[str, Environment]) -> None:

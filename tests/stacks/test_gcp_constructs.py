@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
 from cdktf import TerraformStack
 
 from environments.schema import Environment
+from stacks.gcp.budget import Budget as GcpBudget
 from stacks.gcp.build import BuildIdentity, Trigger
 from stacks.gcp.cluster import Cluster
+from stacks.gcp.kms import ArtifactRegistryKey
 from stacks.gcp.network import Network
 from stacks.gcp.node_pools import NodePool
 from stacks.gcp.registry import Registry
 from tests.stacks.helpers import one, resources, synth_construct
+
+PROJECT_NUMBER = "123456789012"
 
 
 def _cluster_with_gpu_pool(s: TerraformStack, env: Environment) -> None:
@@ -39,6 +44,17 @@ def test_gke_cluster_is_private_with_workload_identity_and_network_policy(enviro
     assert cluster["release_channel"]["channel"] == "REGULAR"
     assert cluster["remove_default_node_pool"] is True
     assert cluster["master_authorized_networks_config"]["cidr_blocks"] == [{"cidr_block": "10.0.0.0/8", "display_name": "corp-vpn"}]
+    # Dataplane V2 enforces NetworkPolicy; the Calico add-on stays off
+    assert cluster["network_policy"] == {"enabled": False}
+    assert cluster["binary_authorization"]["evaluation_mode"] == "PROJECT_SINGLETON_POLICY_ENFORCE"
+    assert cluster["enable_intranode_visibility"] is True
+    assert cluster["authenticator_groups_config"]["security_group"] == "gke-security-groups@example.com"
+    # the short-lived default pool runs as the node account, never the Compute default (Editor)
+    assert cluster["node_config"]["service_account"].startswith("${google_service_account.")
+    assert cluster["node_config"]["workload_metadata_config"]["mode"] == "GKE_METADATA"
+    assert cluster["lifecycle"]["ignore_changes"] == ["node_config"]
+    firewall = one(synth, "google_compute_firewall")
+    assert (firewall["direction"], firewall["priority"], firewall["deny"]) == ("INGRESS", 65534, [{"protocol": "all"}])
 
 
 def test_gke_gpu_pool_has_accelerator_driver_taint_and_scales_from_zero(environments: dict[str, Environment]) -> None:
@@ -77,11 +93,49 @@ def test_artifact_registry_cleanup_keeps_recent_and_deletes_untagged(environment
     env = environments["dev"]
     assert env.gcp
     cfg = env.gcp.registries[0]
-    repo = one(synth_construct(lambda s: Registry(s, "ar", env=env, cfg=cfg)), "google_artifact_registry_repository")
+    synth = synth_construct(
+        lambda s: Registry(s, "ar", env=env, cfg=cfg, key=ArtifactRegistryKey(s, "kms", env=env, project_number=PROJECT_NUMBER))
+    )
+    repo = one(synth, "google_artifact_registry_repository")
     policies = {p["id"]: p for p in repo["cleanup_policies"]}
     assert policies["keep-recent"]["most_recent_versions"]["keep_count"] == cfg.keep_recent
     assert policies["delete-untagged"]["condition"] == {"tag_state": "UNTAGGED", "older_than": f"{cfg.delete_untagged_after_days * 86400}s"}
     assert repo["docker_config"]["immutable_tags"] is True
+    assert repo["vulnerability_scanning_config"]["enablement_config"] == "INHERITED"
+
+
+def test_artifact_registry_is_encrypted_with_a_rotating_key_its_agent_may_use(environments: dict[str, Environment]) -> None:
+    env = environments["staging"]
+    assert env.gcp
+    synth = synth_construct(
+        lambda s: Registry(
+            s, "ar", env=env, cfg=env.gcp.registries[0], key=ArtifactRegistryKey(s, "kms", env=env, project_number=PROJECT_NUMBER)
+        )
+    )  # type: ignore[union-attr]
+    repo, key, grant = (
+        one(synth, t) for t in ("google_artifact_registry_repository", "google_kms_crypto_key", "google_kms_crypto_key_iam_member")
+    )
+    assert repo["kms_key_name"].startswith("${google_kms_crypto_key.") and repo["kms_key_name"].endswith(".id}")
+    # the repository waits for the grant: created earlier, Artifact Registry cannot use the key
+    assert any(d.startswith("google_kms_crypto_key_iam_member.") for d in repo["depends_on"])
+    assert key["rotation_period"] == "7776000s" and key["lifecycle"]["prevent_destroy"] is True
+    assert grant["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    assert grant["member"] == f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize("name", ["dev", "production"])
+def test_gcp_budget_alerts_each_recipient_at_each_threshold(environments: dict[str, Environment], name: str) -> None:
+    env = environments[name]
+    synth = synth_construct(lambda s: GcpBudget(s, "budget", env=env, project_number=PROJECT_NUMBER))
+    budget = one(synth, "google_billing_budget")
+    assert budget["billing_account"] == env.gcp.billing_account  # type: ignore[union-attr]
+    assert float(budget["amount"]["specified_amount"]["units"]) == env.budget_usd("gcp")
+    rules = [(r["threshold_percent"], r.get("spend_basis", "CURRENT_SPEND")) for r in budget["threshold_rules"]]
+    assert rules == [(p / 100, "CURRENT_SPEND") for p in env.budget.thresholds_pct] + [(1.0, "FORECASTED_SPEND")]
+    channels = resources(synth, "google_monitoring_notification_channel")
+    assert sorted(c["labels"]["email_address"] for c in channels) == sorted(env.budget.recipients)
+    assert len(budget["all_updates_rule"]["monitoring_notification_channels"]) == len(env.budget.recipients)
+    assert budget["budget_filter"]["projects"] == [f"projects/{PROJECT_NUMBER}"]
 
 
 def test_cloud_build_trigger_follows_the_environment_branch(environments: dict[str, Environment]) -> None:
@@ -89,7 +143,7 @@ def test_cloud_build_trigger_follows_the_environment_branch(environments: dict[s
     assert env.gcp
 
     def build(s: TerraformStack) -> None:
-        registry = Registry(s, "ar", env=env, cfg=env.gcp.registries[0])  # type: ignore[union-attr]
+        registry = Registry(s, "ar", env=env, cfg=env.gcp.registries[0], key=None)  # type: ignore[union-attr]
         identity = BuildIdentity(s, "id", env=env, registries=[registry])
         Trigger(s, "trigger", env=env, cfg=env.gcp.build_triggers[0], identity=identity, registry=registry)  # type: ignore[union-attr]
 

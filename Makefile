@@ -11,10 +11,11 @@ export CHECKPOINT_DISABLE := 1
 export DISABLE_VERSION_CHECK := 1
 export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
 ENV ?= dev
+ENVS ?=
 MODELS ?= artifacts/models
 PORT ?= 8080
 
-.PHONY: help install demo validate synth summary check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy train serve load-test all clean
+.PHONY: help install demo validate synth summary policy check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy train serve load-test all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -26,14 +27,22 @@ $(BIN)/infra: pyproject.toml app/requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -e '.[app,dev]'
 	@touch $@
 
+# checkov pins an old boto3: its own venv, run as a subprocess by `infra policy`
+.venv-checkov/bin/checkov: requirements-checkov.txt
+	$(PY) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --upgrade pip
+	.venv-checkov/bin/pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
 node_modules/.bin/cdktf: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(BIN)/infra node_modules/.bin/cdktf ## create .venv (pinned Python packages) and node_modules (pinned cdktf CLI)
+install: $(BIN)/infra .venv-checkov/bin/checkov node_modules/.bin/cdktf ## create .venv and .venv-checkov (pinned Python packages) and node_modules (pinned cdktf CLI)
 
-demo: install ## synthesize every environment offline and print a summary of each
+demo: install ## synthesize every environment offline, print a summary of each, then the policy gate
 	$(BIN)/infra synth
+	$(BIN)/infra policy
 
 validate: $(BIN)/infra ## validate the environment files (no synth)
 	$(BIN)/infra validate
@@ -43,6 +52,9 @@ synth: $(BIN)/infra ## synthesize into cdktf.out/ (skipped when no input changed
 
 summary: $(BIN)/infra ## summarize cdktf.out/ (resources, clusters, GPU capacity, endpoints)
 	$(BIN)/infra summary
+
+policy: synth .venv-checkov/bin/checkov ## checkov + our rules (MLP0nn) over every environment; exit 1 on a failure (ENVS="dev staging")
+	$(BIN)/infra policy $(ENVS)
 
 check-terraform: synth ## load every synthesized stack with the bundled Terraform engine
 	$(BIN)/infra check-terraform
@@ -56,12 +68,13 @@ test: install ## run the test suite
 test-fast: $(BIN)/infra ## tests without the slow cdktf-CLI ones
 	$(BIN)/pytest -m 'not slow'
 
-lint: $(BIN)/infra ## ruff, mypy, hadolint (app/Dockerfile) and yamllint
+lint: $(BIN)/infra ## ruff, mypy, hadolint (app/Dockerfile), yamllint and actionlint (.github/workflows)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy environments stacks infra app main.py
 	$(BIN)/hadolint app/Dockerfile
 	$(BIN)/yamllint --strict .
+	$(BIN)/actionlint
 
 format: $(BIN)/infra ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -96,4 +109,4 @@ load-test: $(BIN)/infra ## bounded load test of a running `make serve` (2000 req
 all: lint test ## what CI runs
 
 clean: ## remove build output (not .venv or node_modules)
-	rm -rf cdktf.out .cdktf.out.* .pytest_cache .mypy_cache .ruff_cache bench-results artifacts
+	rm -rf cdktf.out .cdktf.out.* .pytest_cache .mypy_cache .ruff_cache bench-results artifacts policy.md policy.sarif

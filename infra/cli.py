@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from environments.loader import ENV_DIR, EnvironmentFileError, load_environments
-from infra.errors import EXIT_OK, EXIT_USAGE, InfraError
+from infra.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, InfraError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="ML platform infrastructure tooling.")
 out = Console()
@@ -96,6 +96,51 @@ def check_terraform(
         module = terraform.load_config(stack.path.parent)
         count = len(module.get("ManagedResources") or {})
         out.print(f"[green]ok[/green] {stack.name}: {count} managed resources loaded by Terraform {engine}")
+
+
+class PolicyFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    sarif = "sarif"
+
+
+@app.command()
+def policy(
+    envs: Annotated[list[str] | None, typer.Argument(help="Environments to check (default: all).", show_default=False)] = None,
+    outdir: OutdirOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+    fmt: Annotated[PolicyFormat, typer.Option("--format", "-f", help="Output format.")] = PolicyFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of stdout.")] = None,
+    sarif: Annotated[Path | None, typer.Option("--sarif", help="Also write SARIF 2.1.0 here (GitHub code scanning).")] = None,
+) -> None:
+    """checkov and our rules (MLP0nn) over the synthesized stacks; exit 1 when anything fails."""
+    from infra import policy as policy_mod
+    from infra.policy import report
+    from infra.synth import DEFAULT_OUTDIR
+
+    result = policy_mod.run(outdir or DEFAULT_OUTDIR, env_dir, envs or None)
+    if sarif:
+        sarif.write_text(json.dumps(report.sarif(result), indent=2) + "\n")
+    if fmt is PolicyFormat.table and output is None:
+        for table in report.tables(result):
+            out.print(table)
+    else:
+        if fmt is PolicyFormat.json:
+            text = report.to_json(result)
+        elif fmt is PolicyFormat.sarif:
+            text = json.dumps(report.sarif(result), indent=2)
+        else:  # markdown, or a table written to a file
+            text = report.markdown(result)
+        if output:
+            output.write_text(text if text.endswith("\n") else text + "\n")
+        else:
+            print(text)
+    failed = len(result.failures)
+    state = "[green]passed[/green]" if result.ok else f"[red]{failed} failure{'s' if failed != 1 else ''}[/red]"
+    err.print(f"policy: {state} ({len(result.suppressed)} excepted with a reason)")
+    if not result.ok:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def _print_summaries(outdir: Path, names: list[str] | None, fmt: Format) -> None:

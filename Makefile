@@ -80,9 +80,11 @@ format: $(BIN)/infra ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## synth time/memory vs `cdktf synth`; model-server latency p50/p99 and load-test throughput
+bench: install ## synth time/memory vs `cdktf synth`; model-server latency and throughput; policy gate wall time
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_app.py
+	$(BIN)/infra synth
+	$(BIN)/python benchmarks/bench_policy.py
 
 docs: $(BIN)/infra ## regenerate docs/environments.md and docs/environment.schema.json from the schema
 	$(BIN)/python -m infra.docs

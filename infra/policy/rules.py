@@ -156,7 +156,7 @@ def gpu_scale_to_zero(ctx: Context) -> Iterator[Outcome]:
     "MLP003",
     "production GPU capacity is not spot-only",
     "HIGH",
-    "add an on-demand GPU node group/pool (capacity: on_demand / spot: false) with min >= 1 next to the spot one",
+    "add an on-demand GPU node group/pool (capacity: on_demand / spot: false) next to the spot one",
 )
 def production_gpu_not_spot_only(ctx: Context) -> Iterator[Outcome]:
     if not ctx.production:

@@ -27,6 +27,7 @@ from cdktf_cdktf_provider_google.container_cluster import (
     ContainerClusterWorkloadIdentityConfig,
 )
 from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
+from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.service_account import ServiceAccount
 from constructs import Construct
 
@@ -69,6 +70,12 @@ class Cluster(Construct):
         assert env.gcp is not None and env.gcp.cluster is not None
         cfg = env.gcp.cluster
         self.node_service_account = NodeServiceAccount(self, "nodes", env=env)
+        # the cluster evaluates the project's Binary Authorization policy, whose API must be on first
+        binauthz = (
+            [ProjectService(self, "binauthz-api", service="binaryauthorization.googleapis.com", disable_on_destroy=False)]
+            if cfg.binary_authorization
+            else None
+        )
         self.cluster = ContainerCluster(
             self,
             "cluster",
@@ -121,6 +128,7 @@ class Cluster(Construct):
                 ),
             ),
             lifecycle=TerraformResourceLifecycle(ignore_changes=["node_config"]),
+            depends_on=binauthz,
             master_auth=ContainerClusterMasterAuth(
                 client_certificate_config=ContainerClusterMasterAuthClientCertificateConfig(issue_client_certificate=False)
             ),

@@ -37,7 +37,9 @@ def main() -> int:
         print("no cdktf.out/; run `make synth` first", file=sys.stderr)
         return 2
     infra = ROOT / ".venv" / "bin" / "infra"
-    cli = [timed(lambda: subprocess.run([str(infra), "policy", "-f", "json"], cwd=ROOT, capture_output=True, check=False)) for _ in range(RUNS)]
+    cli = [
+        timed(lambda: subprocess.run([str(infra), "policy", "-f", "json"], cwd=ROOT, capture_output=True, check=False)) for _ in range(RUNS)
+    ]
     rules = [timed(lambda: policy.run(OUT, ENV_DIR, run_checkov=False)) for _ in range(RUNS)]
     one = [timed(lambda: checkov.scan([OUT / "stacks" / "production"])) for _ in range(RUNS)]
     result = {

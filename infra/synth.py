@@ -4,8 +4,9 @@
   so a bad file fails in well under a second and leaves ``cdktf.out/`` untouched.
 * The app is synthesized into a sibling temporary directory; only a complete synth replaces the
   previous output (Terraform working files under each stack are carried over).
-* A hash of every input (environment files, stack and loader code, cdktf.json, the versions of the
-  cdktf and provider packages) is stored next to the output; an unchanged hash skips the synth.
+* A hash of every input (environment files, stack and loader code, the serving workload's renderer
+  and chart, cdktf.json, the versions of the cdktf and provider packages) is stored next to the
+  output; an unchanged hash skips the synth.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ from infra.errors import SynthError
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTDIR = ROOT / "cdktf.out"
 HASH_FILE = ".synth-inputs.sha256"
-INPUT_DIRS = ("environments", "stacks")
+INPUT_DIRS = ("environments", "stacks")  # every *.py below them
+# modules outside those folders that the stacks import (the serving workload), and the chart the
+# workloads stack ships as an asset; a test compares this list with what the stacks import
+INPUT_FILES = ("cdktf.json", "main.py", "app/__init__.py", "app/k8s.py")
+INPUT_TREES = ("charts",)  # every file below them
 PACKAGES = ("cdktf", "constructs", "jsii", "cdktf-cdktf-provider-aws", "cdktf-cdktf-provider-google", "cdktf-cdktf-provider-helm")
 # what Terraform and the cdktf CLI leave in a stack's directory and a re-synth must keep
 WORKING_FILES = (".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup", "plan")
@@ -40,13 +45,20 @@ class SynthResult:
     seconds: float
 
 
+def input_files(env_dir: Path = ENV_DIR) -> list[Path]:
+    """Every file whose content decides the synthesized output."""
+    files = [*environment_files(env_dir), env_dir / "facts.yaml", *(ROOT / f for f in INPUT_FILES)]
+    for folder in INPUT_DIRS:
+        files += sorted((ROOT / folder).rglob("*.py"))
+    for tree in INPUT_TREES:
+        files += sorted(p for p in (ROOT / tree).rglob("*") if p.is_file())
+    return files
+
+
 def inputs_hash(env_dir: Path = ENV_DIR) -> str:
     """A digest of everything that decides the synthesized output."""
     digest = hashlib.sha256()
-    files = [*environment_files(env_dir), env_dir / "facts.yaml", ROOT / "cdktf.json", ROOT / "main.py"]
-    for folder in INPUT_DIRS:
-        files += sorted((ROOT / folder).rglob("*.py"))
-    for f in files:
+    for f in input_files(env_dir):
         if f.exists():
             digest.update(str(f.relative_to(ROOT) if f.is_relative_to(ROOT) else f).encode())
             digest.update(f.read_bytes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.synth import HASH_FILE, inputs_hash, synthesize
+from infra.synth import HASH_FILE, input_files, inputs_hash, synthesize
 from tests.conftest import ROOT, read_env, tree_digest, write_env
 
 
@@ -54,3 +55,45 @@ def test_resynth_keeps_terraform_working_files(synth_out: Path, tmp_path: Path) 
     synthesize(out, force=True)
     assert (out / "stacks" / "staging" / ".terraform" / "terraform.tfstate").read_text() == '{"backend": "s3"}'
     assert not list(tmp_path.glob(".cdktf.out.*"))
+
+
+def _local_imports(path: Path, root: Path) -> set[Path]:
+    """Repository files that ``path`` imports (``app``, ``environments``, ``stacks``), transitively."""
+    seen: set[Path] = set()
+    todo = [path]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for node in ast.walk(ast.parse(current.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for name in names:
+                if name.split(".")[0] not in ("app", "environments", "stacks"):
+                    continue
+                parts = name.split(".")
+                for candidate in (root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")):
+                    if candidate.exists():
+                        todo.append(candidate)
+                        if candidate.name != "__init__.py":
+                            package_init = candidate.parent / "__init__.py"
+                            if package_init.exists():
+                                todo.append(package_init)
+    return seen
+
+
+def test_every_module_the_stacks_import_is_a_synth_input() -> None:
+    """A change to any file the stacks read (app/k8s.py renders the serving workload) must re-synth."""
+    inputs = {f.resolve() for f in input_files()}
+    stack_files = sorted((ROOT / "stacks").rglob("*.py"))
+    reached = set().union(*(_local_imports(f, ROOT) for f in stack_files))
+    missing = sorted(str(p.relative_to(ROOT)) for p in reached if p.resolve() not in inputs)
+    assert missing == []
+    assert (ROOT / "app" / "k8s.py").resolve() in inputs
+    assert (ROOT / "charts" / "manifests" / "templates" / "manifests.yaml").resolve() in inputs

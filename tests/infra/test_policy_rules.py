@@ -240,7 +240,7 @@ def test_provider_default_tags_count_for_aws_resources(environments: dict[str, E
 
 
 def test_rules_that_belong_to_other_environments_stay_quiet(environments: dict[str, Environment]) -> None:
-    # dev may keep a GPU warm-free open URL: MLP008 is for promoted environments, MLP002 not for production
+    # dev may open its function URL (MLP008 is for promoted environments); production may keep GPUs warm (MLP002 is not for it)
     dev, production = environments["dev"], environments["production"]
     assert _failing(dev, with_resources(dev, lambda_fn(dev, auth="NONE"))) == set()
     assert _failing(production, with_resources(production, eks_gpu(production, min_size=2, capacity="ON_DEMAND"))) == set()

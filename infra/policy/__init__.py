@@ -13,7 +13,8 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -180,17 +181,17 @@ def _environment(
     for finding in raw:
         na = _not_applicable(finding, stacks[finding.stack], not_applicable)
         if na is not None:
-            findings.append(_replace(finding, status="not_applicable", reason=f"{na.reason} ({na.source})"))
+            findings.append(replace(finding, status="not_applicable", reason=f"{na.reason} ({na.source})"))
             continue
         skip = _declared(finding, env.policy.skips, used)
-        findings.append(_replace(finding, status="skipped", reason=skip.reason) if skip else finding)
+        findings.append(replace(finding, status="skipped", reason=skip.reason) if skip else finding)
     for finding in inline_skips:
         skip = _declared(finding, env.policy.skips, used)
         if skip:
-            findings.append(_replace(finding, status="skipped", reason=skip.reason))
+            findings.append(replace(finding, status="skipped", reason=skip.reason))
         else:
             findings.append(
-                _replace(
+                replace(
                     finding,
                     message=f"suppressed inside the synthesized JSON (checkov:skip) but not declared in {env_file}: policy.skips",
                     fix=f"declare the skip with its reason in {env_file} (policy.skips), or remove the suppression",
@@ -225,10 +226,6 @@ def _rel(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def _replace(finding: Finding, **changes: Any) -> Finding:
-    return Finding(**{**asdict(finding), **changes})
 
 
 def _declared(finding: Finding, skips: list[PolicySkip], used: set[int]) -> PolicySkip | None:
@@ -295,8 +292,16 @@ def _path_in_stack(stack: Stack, resource: Resource | None) -> str:
 
 def _line_of(stack: Stack, name: str) -> int:
     """The line of ``"<name>": {`` in the stack's file (cdktf names are unique), for SARIF regions."""
-    pattern = re.compile(rf'^\s*"{re.escape(name)}":\s*\{{')
-    for i, line in enumerate(stack.path.read_text(encoding="utf-8").splitlines(), start=1):
-        if pattern.match(line):
-            return i
-    return 1
+    return _block_lines(stack.path, stack.path.stat().st_mtime_ns).get(name, 1)
+
+
+@cache
+def _block_lines(path: Path, mtime_ns: int) -> dict[str, int]:
+    """Line of each ``"<key>": {`` in a synthesized file, read once per file version."""
+    pattern = re.compile(r'^\s*"([^"]+)":\s*\{')
+    lines: dict[str, int] = {}
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = pattern.match(line)
+        if match:
+            lines.setdefault(match.group(1), i)
+    return lines

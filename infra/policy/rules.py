@@ -407,11 +407,10 @@ def no_secrets(ctx: Context) -> Iterator[Outcome]:
 
 
 def _resource_at(stack: Stack, json_path: str) -> Resource | None:
+    """The resource a JSON path (``resource.<type>.<name>.…``) lies in."""
     parts = json_path.split(".")
     if len(parts) >= 3 and parts[0] == "resource":
-        values = stack.raw["resource"].get(parts[1], {}).get(parts[2].split("[")[0])
-        if values is not None:
-            return Resource(parts[1], parts[2].split("[")[0], values)
+        return stack.by_reference(f"${{{parts[1]}.{parts[2].split('[')[0]}}}")
     return None
 
 

@@ -191,7 +191,7 @@ CASES: list[tuple[str, str, Resources, Callable[[Raw], Raw]]] = [
     ("MLP007", "dev", ecr, lambda raw: _drop(raw, "aws_ecr_lifecycle_policy")),
     ("MLP007", "dev", artifact_registry, _set("google_artifact_registry_repository", "ar", "cleanup_policy_dry_run", True)),
     ("MLP008", "staging", lambda_fn, _set("aws_lambda_function_url", "url", "authorization_type", "NONE")),
-    ("MLP009", "dev", lambda_fn, lambda raw: _set("aws_lambda_function", "fn", "reserved_concurrent_executions", -1)(raw)),
+    ("MLP009", "dev", lambda_fn, _set("aws_lambda_function", "fn", "reserved_concurrent_executions", -1)),
     ("MLP010", "dev", ecr, lambda raw: _drop(raw, "google_billing_budget")),
     ("MLP010", "production", ecr, _set("aws_budgets_budget", "budget", "notification", [])),
     ("MLP011", "dev", ecr, lambda raw: {**raw, "provider": {"aws": [{"region": "us-east-1", "access_key": "AKIAIOSFODNN7EXAMPLE"}]}}),

@@ -446,6 +446,8 @@ class Budget(Model):
     by_cloud: dict[Cloud, Annotated[float, Field(gt=0)]] = {}
     thresholds_pct: Annotated[list[Annotated[int, Field(ge=1, le=1000)]], Field(min_length=1)] = [50, 80, 100]
     recipients: Annotated[list[Email], Field(min_length=1)]
+    # `infra cost diff` fails when a change raises this environment's estimate by more than this
+    max_increase_pct: Annotated[float, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
     def _sorted(self) -> Budget:
@@ -459,13 +461,25 @@ class Budget(Model):
 
 
 class Usage(Model):
-    """Expected monthly usage, read by the cost reports; documented defaults are zero."""
+    """Expected monthly usage, read by the cost reports. A figure left out is not zero: the report
+    prices what it can and shows the unit price ("$0.20 per 1M requests") where usage is missing.
+    Figures marked *per cloud* apply to each cloud of the environment."""
 
-    requests_per_month: Annotated[int, Field(ge=0)] = 0
+    # requests to the Lambda endpoints, shared evenly by them
+    requests_per_month: Annotated[int, Field(ge=0)] | None = None
     lambda_avg_duration_ms: Annotated[int, Field(ge=1, le=900000)] = 100
+    # node-hours per GPU pool (`aws/<name>`, `gcp/<name>`), including the pool's floor (min nodes × 730)
     gpu_node_hours: dict[str, Annotated[float, Field(ge=0)]] = {}
-    nat_gb: Annotated[float, Field(ge=0)] = 0
-    egress_gb: Annotated[float, Field(ge=0)] = 0
+    # GB processed by the NAT gateways, per cloud
+    nat_gb: Annotated[float, Field(ge=0)] | None = None
+    # GB sent to the internet, per cloud
+    egress_gb: Annotated[float, Field(ge=0)] | None = None
+    # GB of logs ingested, per cloud (CloudWatch Logs, Cloud Logging)
+    logs_gb: Annotated[float, Field(ge=0)] | None = None
+    # GB of images kept in each registry
+    registry_gb: Annotated[float, Field(ge=0)] | None = None
+    # Cloud Build minutes, shared evenly by the build triggers
+    build_minutes: Annotated[float, Field(ge=0)] | None = None
 
 
 def _reason(value: str) -> str:

@@ -7,7 +7,7 @@ stack objects, so it works on any cdktf output: base or head, here or in CI.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,3 +93,18 @@ def load_stacks(outdir: Path, names: list[str] | None = None) -> Iterator[Stack]
     for name, entry in manifest["stacks"].items():
         if names is None or name in names:
             yield load_stack(outdir / entry["synthesizedStackPath"])
+
+
+def env_of(stack_name: str) -> str:
+    """The environment a stack belongs to: ``production-workloads`` -> ``production``."""
+    return stack_name.split("-", 1)[0]
+
+
+def stacks_by_env(outdir: Path, wanted: Iterable[str]) -> dict[str, list[Stack]]:
+    """The synthesized stacks of each wanted environment; an environment without any is an error."""
+    all_stacks = list(load_stacks(outdir))
+    by_env = {name: [s for s in all_stacks if env_of(s.name) == name] for name in wanted}
+    for name, stacks in by_env.items():
+        if not stacks:
+            raise NotSynthesized(f"{outdir}: no stack of environment {name!r}; run `make synth`")
+    return by_env

@@ -26,7 +26,7 @@ from environments.schema import Environment, PolicySkip
 from infra.errors import InfraError
 from infra.policy import checkov
 from infra.policy.rules import RULES, Context, evaluate
-from infra.tfjson import Resource, Stack, load_stacks
+from infra.tfjson import Resource, Stack, stacks_by_env
 
 NOT_APPLICABLE_FILE = Path(__file__).with_name("not_applicable.yaml")
 Status = Literal["failed", "skipped", "not_applicable"]
@@ -114,11 +114,7 @@ def run(outdir: Path, env_dir: Path = ENV_DIR, names: Iterable[str] | None = Non
     if unknown:
         raise InfraError(f"no environment named {', '.join(unknown)}; one of {', '.join(envs)}")
     targets = {e.promotes_to for e in envs.values() if e.promotes_to}
-    all_stacks = list(load_stacks(outdir))
-    by_env = {name: [s for s in all_stacks if s.name.split("-", 1)[0] == name] for name in wanted}
-    for name, stacks in by_env.items():
-        if not stacks:
-            raise InfraError(f"{outdir}: no stack of environment {name!r}; run `make synth`")
+    by_env = stacks_by_env(outdir, wanted)
     reports = {}
     if run_checkov:
         scanned = checkov.scan([s.path.parent for stacks in by_env.values() for s in stacks])

@@ -143,6 +143,155 @@ def policy(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+@app.command()
+def cost(
+    envs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Environments to price (default: all); `diff` first compares with --base.", show_default=False),
+    ] = None,
+    outdir: OutdirOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+    fmt: FormatOpt = Format.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of stdout.")] = None,
+    plan: Annotated[
+        list[str] | None, typer.Option("--plan", help="ENV=PLAN.json: price ENV from `terraform show -json` output.", show_default=False)
+    ] = None,
+    base: Annotated[str | None, typer.Option("--base", help="diff: git ref to compare with (synthesized in a temporary worktree).")] = None,
+    base_outdir: Annotated[Path | None, typer.Option("--base-outdir", help="diff: an existing synth output to compare with.")] = None,
+    base_env_dir: Annotated[
+        Path | None, typer.Option("--base-env-dir", help="diff: the base's environment files (default: --env-dir).")
+    ] = None,
+) -> None:
+    """Monthly cost per environment from the synthesized stacks; exit 1 when an estimate crosses its
+    budget. `infra cost diff --base REF` compares two snapshots; exit 1 when an environment rises
+    more than its budget.max_increase_pct or crosses its budget."""
+    from infra.cost import estimate
+    from infra.cost import report as cost_report
+    from infra.synth import DEFAULT_OUTDIR
+
+    names = list(envs or [])
+    plans = _plans(plan or [])
+    if names[:1] == ["diff"]:
+        _cost_diff(names[1:], outdir or DEFAULT_OUTDIR, env_dir, fmt, output, base, base_outdir, base_env_dir)
+        return
+    if base or base_outdir:
+        raise InfraError("--base and --base-outdir belong to `infra cost diff`")
+    result = estimate(outdir or DEFAULT_OUTDIR, env_dir, names or None, plans=plans)
+    if fmt is Format.table and output is None:
+        for table in cost_report.tables(result):
+            out.print(table)
+    else:
+        text = cost_report.to_json(result) if fmt is Format.json else cost_report.markdown(result)
+        _emit(text, output)
+    for env_name, scope, est, budget in result.over_budget:
+        err.print(f"[red]over budget:[/red] {env_name} {scope}: {est:,.2f} USD/month estimated, budget {budget:,.2f}", highlight=False)
+    if result.over_budget:
+        raise typer.Exit(EXIT_FINDINGS)
+    err.print(f"cost: {result.total():,.2f} USD/month over {len(result.envs)} environment(s), within budget", highlight=False)
+
+
+@app.command()
+def tco(
+    envs: Annotated[list[str] | None, typer.Argument(help="Environments to include (default: all).", show_default=False)] = None,
+    outdir: OutdirOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+    report_dir: Annotated[Path, typer.Option("--report-dir", help="Where tco.md, tco.html, tco.json and the PNG charts go.")] = Path(
+        "reports"
+    ),
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE: override an assumption of infra/cost/tco.yaml (repeatable).", show_default=False),
+    ] = None,
+    years: Annotated[int | None, typer.Option("--years", help="Horizon in years (assumption horizon_years).")] = None,
+    growth: Annotated[float | None, typer.Option("--growth-pct", help="Growth a year in % (assumption growth_pct_per_year).")] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """5-year TCO per environment and for the platform: cloud (on-demand, as configured, committed)
+    against on-prem GPU servers with the same GPU capacity, with the break-even month."""
+    from infra.cost import estimate
+    from infra.cost import tco as tco_mod
+    from infra.synth import DEFAULT_OUTDIR
+
+    sets = list(overrides or [])
+    if years is not None:
+        sets.append(f"horizon_years={years}")
+    if growth is not None:
+        sets.append(f"growth_pct_per_year={growth}")
+    assumptions = tco_mod.load_assumptions(sets)
+    result = tco_mod.build(estimate(outdir or DEFAULT_OUTDIR, env_dir, envs or None), assumptions)
+    files = tco_mod.write(result, report_dir)
+    if fmt is Format.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    elif fmt is Format.markdown:
+        print(tco_mod.markdown(result, {k.removeprefix("chart: "): str(v) for k, v in files.items() if k.startswith("chart")}))
+    else:
+        table = Table(*tco_mod.SUMMARY_HEADER, title=f"{int(assumptions['horizon_years'])}-year TCO", title_justify="left")
+        for row in tco_mod.summary_rows(result):
+            table.add_row(*row)
+        out.print(table)
+    err.print("wrote " + ", ".join(str(p) for p in files.values()), highlight=False)
+
+
+def _plans(specs: list[str]) -> dict[str, Path]:
+    plans = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise InfraError(f"--plan {spec!r}: write ENV=PLAN.json, e.g. --plan staging=plan.json")
+        plans[name] = Path(path)
+    return plans
+
+
+def _cost_diff(
+    names: list[str],
+    outdir: Path,
+    env_dir: Path,
+    fmt: Format,
+    output: Path | None,
+    base: str | None,
+    base_outdir: Path | None,
+    base_env_dir: Path | None,
+) -> None:
+    from environments.loader import load_environments
+    from infra.cost import diff as cost_diff
+    from infra.cost import estimate
+
+    if (base is None) == (base_outdir is None):
+        raise InfraError("infra cost diff needs exactly one of --base REF or --base-outdir DIR")
+    if base is not None:
+        base_out, base_envs = cost_diff.synth_ref(base)
+        label = base
+    else:
+        assert base_outdir is not None
+        base_out, base_envs, label = base_outdir, base_env_dir or env_dir, str(base_outdir)
+    head = estimate(outdir, env_dir, names or None)
+    head_names = [e.env for e in head.envs]
+    known_base = load_environments(base_envs)
+    base_report = estimate(base_out, base_envs, [n for n in head_names if n in known_base])
+    limits = {n: e.budget.max_increase_pct for n, e in load_environments(env_dir).items()}
+    result = cost_diff.diff(base_report, head, max_increase=limits)
+    result.base_label, result.head_label = label, "working tree"
+    if fmt is Format.json:
+        _emit(json.dumps(result.to_dict(), indent=2), output)
+    else:
+        text = cost_diff.markdown(result)
+        if output is not None or fmt is Format.markdown:
+            _emit(text, output)
+        else:
+            out.print(text, markup=False, highlight=False)
+    for reason in result.failing:
+        err.print(f"[red]cost check failed:[/red] {reason}", highlight=False)
+    if result.failing:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output:
+        output.write_text(text if text.endswith("\n") else text + "\n")
+    else:
+        print(text)
+
+
 def _print_summaries(outdir: Path, names: list[str] | None, fmt: Format) -> None:
     from infra.summary import summarize
     from infra.tfjson import load_stacks

@@ -1,0 +1,268 @@
+"""Pricers for the AWS resource types our stacks use (prices: ``prices.yaml``, ``aws``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from environments import facts
+from infra.cost.model import CostItem
+from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, item, node_hour_items, pricer
+from infra.tfjson import Resource
+
+SECONDS_PER_HOUR = 3600
+
+free(
+    "no charge of its own",
+    "aws_vpc",
+    "aws_subnet",
+    "aws_route",
+    "aws_route_table",
+    "aws_route_table_association",
+    "aws_internet_gateway",
+    "aws_security_group",
+    "aws_security_group_rule",
+    "aws_default_security_group",
+    "aws_vpc_security_group_ingress_rule",
+    "aws_vpc_security_group_egress_rule",
+    "aws_iam_role",
+    "aws_iam_policy",
+    "aws_iam_role_policy",
+    "aws_iam_role_policy_attachment",
+    "aws_iam_openid_connect_provider",
+    "aws_kms_alias",
+    "aws_ecr_lifecycle_policy",
+    "aws_ecr_repository_policy",
+    "aws_s3_bucket_versioning",
+    "aws_s3_bucket_public_access_block",
+    "aws_s3_bucket_server_side_encryption_configuration",
+    "aws_s3_bucket_policy",
+    "aws_s3_bucket_lifecycle_configuration",
+    "aws_eks_pod_identity_association",
+    "aws_eks_access_entry",
+    "aws_eks_access_policy_association",
+    "aws_autoscaling_group_tag",
+    "aws_lambda_permission",
+    "aws_sns_topic_subscription",
+)
+free("EKS add-ons are free; they run on the cluster's nodes, priced with the node groups", "aws_eks_addon")
+free("its nodes are priced with the node group that uses it", "aws_launch_template")
+free("requests are priced with the Lambda function", "aws_lambda_function_url")
+free("the logs it writes are priced as ingestion of its log group", "aws_flow_log")
+
+
+@pricer("aws_eks_cluster")
+def eks_cluster(r: Resource, ctx: Ctx) -> list[CostItem]:
+    support = r.get("upgrade_policy.support_type") or "EXTENDED"
+    price = ctx.price("aws", "eks/cluster-standard", r)
+    note = (
+        "upgrade_policy STANDARD: upgraded at the end of standard support, never billed extended support"
+        if support == "STANDARD"
+        else f"extended support is on: ${ctx.price('aws', 'eks/cluster-extended', r).value:g}/h once version {r.get('version')} leaves standard support"
+    )
+    return [item(f"control plane ({support.lower()} support)", ctx.hours, price, note=note, key="control plane")]
+
+
+def _launch_template(r: Resource, ctx: Ctx) -> Resource | None:
+    ref = r.get("launch_template.id")
+    if isinstance(ref, str):
+        lt = ctx.stack.by_reference(ref)
+        if lt is not None:
+            return lt
+    # a plan has the id unknown until apply: our launch templates share the node group's name
+    name = r.get("node_group_name")
+    return next((lt for lt in ctx.of_type("aws_launch_template") if lt.values.get("name") == name), None)
+
+
+def _disk(r: Resource, ctx: Ctx) -> tuple[float, str]:
+    lt = _launch_template(r, ctx)
+    if lt is not None:
+        for mapping in lt.values.get("block_device_mappings") or []:
+            ebs = mapping.get("ebs") or {}
+            if isinstance(ebs, list):
+                ebs = ebs[0] if ebs else {}
+            if ebs.get("volume_size"):
+                return float(ebs["volume_size"]), str(ebs.get("volume_type") or "gp3")
+    return float(r.values.get("disk_size") or 20), "gp2"  # EKS's default node volume
+
+
+@pricer("aws_eks_node_group")
+def eks_node_group(r: Resource, ctx: Ctx) -> list[CostItem]:
+    types = r.get("instance_types") or ["t3.medium"]  # EKS's default instance type
+    itype = str(types[0])
+    spot = r.get("capacity_type") == "SPOT"
+    on_demand = ctx.price("aws", f"ec2/{itype}", r)
+    rate, rates, confirmed = compute_rates(ctx, "aws", "ec2", on_demand, spot, r)
+    label = f"{itype} {'spot' if spot else 'on-demand'}"
+    note = f"priced as {itype}, the first of {len(types)} types" if len(types) > 1 else ""
+    gpu_key = gpu_usage_key(r)
+    scaling = r.values.get("scaling_config") or {}
+    if isinstance(scaling, list):
+        scaling = scaling[0] if scaling else {}
+    # GPU groups: the autoscaler's floor (min); other groups run their desired size
+    floor = float(scaling.get("min_size") or 0) if gpu_key else float(scaling.get("desired_size") or scaling.get("min_size") or 0)
+    gpu = facts.aws_gpu(itype)
+    items, node_hours = node_hour_items(
+        ctx,
+        r,
+        label=label,
+        floor_nodes=floor,
+        gpu_key=gpu_key,
+        unit_rate=rate,
+        rates=rates,
+        on_demand=on_demand,
+        confirmed=confirmed,
+        gpu=(gpu.model, gpu.count) if gpu else None,
+    )
+    if note and items:
+        items[0] = replace(items[0], note="; ".join(n for n in (note, items[0].note) if n))
+    size, vtype = _disk(r, ctx)
+    disk = ctx.price("aws", f"ebs/{vtype}", r)
+    items.append(
+        item(
+            f"node volumes ({size:g} GB {vtype} each)",
+            size * node_hours / ctx.hours,
+            disk,
+            note="for the node-hours above",
+            key="node volumes",
+        )
+    )
+    return items
+
+
+@pricer("aws_nat_gateway")
+def nat_gateway(r: Resource, ctx: Ctx) -> list[CostItem]:
+    items = [item("gateway hours", ctx.hours, ctx.price("aws", "vpc/nat-gateway-hour", r))]
+    if r.values.get("connectivity_type") == "private":
+        return items
+    gb = ctx.share(ctx.usage.nat_gb, "aws_nat_gateway")
+    items.append(
+        item("data processed", gb, ctx.price("aws", "vpc/nat-gateway-gb", r), kind="usage", note=_shared("nat_gb", ctx, "aws_nat_gateway"))
+    )
+    egress = ctx.share(ctx.usage.egress_gb, "aws_nat_gateway")
+    items.append(
+        item(
+            "data transfer out to the internet",
+            egress,
+            ctx.price("aws", "data-transfer/internet-out", r),
+            kind="usage",
+            note=_shared("egress_gb", ctx, "aws_nat_gateway"),
+        )
+    )
+    return items
+
+
+def _shared(field: str, ctx: Ctx, counter: str) -> str:
+    n = ctx.counts.get(counter, 1)
+    return f"usage.{field}" + (f", split over {n}" if n > 1 else "")
+
+
+@pricer("aws_eip")
+def eip(r: Resource, ctx: Ctx) -> list[CostItem]:
+    return [item("public IPv4 address", ctx.hours, ctx.price("aws", "vpc/public-ipv4-hour", r))]
+
+
+@pricer("aws_lambda_function")
+def lambda_function(r: Resource, ctx: Ctx) -> list[CostItem]:
+    arch = (r.get("architectures") or ["x86_64"])[0]
+    memory_gb = float(r.values.get("memory_size") or 128) / 1024
+    requests = ctx.share(ctx.usage.requests_per_month, "aws_lambda_function")
+    duration_s = ctx.usage.lambda_avg_duration_ms / 1000
+    gb_seconds = None if requests is None else requests * duration_s * memory_gb
+    return [
+        item(
+            "requests",
+            None if requests is None else requests / 1e6,
+            ctx.price("aws", "lambda/requests", r),
+            kind="usage",
+            note=_shared("requests_per_month", ctx, "aws_lambda_function"),
+        ),
+        item(
+            f"duration ({memory_gb * 1024:g} MB, {arch})",
+            gb_seconds,
+            ctx.price("aws", f"lambda/duration-{arch}", r),
+            kind="usage",
+            key="duration",
+            note=f"requests × {ctx.usage.lambda_avg_duration_ms} ms (usage.lambda_avg_duration_ms) × {memory_gb:g} GB",
+        ),
+    ]
+
+
+@pricer("aws_lambda_provisioned_concurrency_config")
+def provisioned_concurrency(r: Resource, ctx: Ctx) -> list[CostItem]:
+    fn = next((f for f in ctx.of_type("aws_lambda_function") if f.values.get("function_name") == r.values.get("function_name")), None)
+    if fn is None and isinstance(r.values.get("function_name"), str):
+        fn = ctx.stack.by_reference(str(r.values["function_name"]))
+    memory_gb = float((fn.values.get("memory_size") if fn else None) or 128) / 1024
+    arch = ((fn.get("architectures") if fn else None) or ["x86_64"])[0]
+    concurrency = float(r.values.get("provisioned_concurrent_executions") or 0)
+    gb_seconds = concurrency * memory_gb * ctx.hours * SECONDS_PER_HOUR
+    return [
+        item(
+            f"{concurrency:g} provisioned × {memory_gb * 1024:g} MB",
+            gb_seconds,
+            ctx.price("aws", f"lambda/provisioned-{arch}", r),
+            key="provisioned concurrency",
+        )
+    ]
+
+
+@pricer("aws_ecr_repository")
+def ecr_repository(r: Resource, ctx: Ctx) -> list[CostItem]:
+    return [item("image storage", ctx.usage.registry_gb, ctx.price("aws", "ecr/storage", r), kind="usage", note="usage.registry_gb")]
+
+
+@pricer("aws_s3_bucket")
+def s3_bucket(r: Resource, ctx: Ctx) -> list[CostItem]:
+    return [
+        item(
+            "standard storage",
+            None,
+            ctx.price("aws", "s3/standard-storage", r),
+            kind="usage",
+            note="stored GB: not in the environment file",
+        )
+    ]
+
+
+@pricer("aws_kms_key")
+def kms_key(r: Resource, ctx: Ctx) -> list[CostItem]:
+    requests = ctx.price("aws", "kms/requests", r)
+    return [
+        item(
+            "customer managed key",
+            1,
+            ctx.price("aws", "kms/key", r),
+            note=f"requests ${requests.value:g} per {requests.unit} not estimated",
+        )
+    ]
+
+
+@pricer("aws_cloudwatch_log_group")
+def log_group(r: Resource, ctx: Ctx) -> list[CostItem]:
+    gb = ctx.share(ctx.usage.logs_gb, "aws_cloudwatch_log_group")
+    retention = r.values.get("retention_in_days")
+    storage = ctx.price("aws", "cloudwatch/logs-storage", r)
+    return [
+        item(
+            "log ingestion",
+            gb,
+            ctx.price("aws", "cloudwatch/logs-ingestion", r),
+            kind="usage",
+            note=_shared("logs_gb", ctx, "aws_cloudwatch_log_group")
+            + f"; storage ${storage.value:g}/GB-month compressed, kept {retention or 'forever'} days, not estimated",
+        )
+    ]
+
+
+@pricer("aws_sqs_queue")
+def sqs_queue(r: Resource, ctx: Ctx) -> list[CostItem]:
+    return [item("requests", None, ctx.price("aws", "sqs/requests", r), kind="usage", note="a dead-letter queue sees only failed events")]
+
+
+@pricer("aws_budgets_budget")
+def budget(r: Resource, ctx: Ctx) -> list[CostItem]:
+    price = ctx.price("aws", "budgets/budget-day", r)
+    n = ctx.counts.get("aws_budgets_budget", 1)
+    if n <= 2:
+        return [item("budget", 0, price, note="the first two budgets of an account are free")]
+    return [item("budget", ctx.hours / 24, price, note=f"{n} budgets in this stack; only two are free")]

@@ -1,0 +1,242 @@
+"""Cost diff between two snapshots (base and head), keyed by resource address and cost item.
+
+The base is either an existing synth output (``--base-outdir``) or a git ref, synthesized in a
+temporary worktree so that the user's checkout is never touched (cached by commit under
+``.infra-cache/``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.cost.model import CostReport, EnvCost
+from infra.cost.report import MARKDOWN_LIMIT, _cell, usd
+from infra.errors import InfraError
+
+CACHE_DIR = Path(".infra-cache") / "base"  # below the repository; $INFRA_CACHE_DIR moves it
+
+
+@dataclass(frozen=True)
+class ItemDelta:
+    address: str
+    path: str
+    item: str
+    base: float | None  # None: the item does not exist on that side
+    head: float | None
+
+    @property
+    def delta(self) -> float:
+        return (self.head or 0.0) - (self.base or 0.0)
+
+    @property
+    def change(self) -> str:
+        return "added" if self.base is None else "removed" if self.head is None else "changed"
+
+
+@dataclass
+class EnvDelta:
+    env: str
+    base: float | None  # None: a new environment
+    head: float | None  # None: a removed environment
+    max_increase_pct: float | None
+    items: list[ItemDelta] = field(default_factory=list)
+    over_budget: list[tuple[str, float, float]] = field(default_factory=list)
+
+    @property
+    def delta(self) -> float:
+        return (self.head or 0.0) - (self.base or 0.0)
+
+    @property
+    def pct(self) -> float | None:
+        return None if not self.base else 100.0 * self.delta / self.base
+
+    @property
+    def increase_exceeded(self) -> bool:
+        return self.max_increase_pct is not None and self.pct is not None and self.pct > self.max_increase_pct + 1e-9
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "base": self.base,
+            "head": self.head,
+            "delta": round(self.delta, 2),
+            "pct": None if self.pct is None else round(self.pct, 2),
+            "max_increase_pct": self.max_increase_pct,
+            "increase_exceeded": self.increase_exceeded,
+            "over_budget": [{"scope": s, "estimate": round(e, 2), "budget": b} for s, e, b in self.over_budget],
+            "items": [
+                {
+                    "address": i.address,
+                    "path": i.path,
+                    "item": i.item,
+                    "change": i.change,
+                    "base": i.base,
+                    "head": i.head,
+                    "delta": round(i.delta, 2),
+                }
+                for i in self.items
+            ],
+        }
+
+
+@dataclass
+class CostDiff:
+    envs: list[EnvDelta]
+    base_label: str
+    head_label: str
+
+    @property
+    def base(self) -> float:
+        return sum(e.base or 0.0 for e in self.envs)
+
+    @property
+    def head(self) -> float:
+        return sum(e.head or 0.0 for e in self.envs)
+
+    @property
+    def failing(self) -> list[str]:
+        """Why this diff should fail a check: an increase above the limit, or a budget crossed."""
+        reasons = []
+        for e in self.envs:
+            if e.increase_exceeded:
+                reasons.append(f"{e.env}: +{e.pct:.1f}% is above its budget.max_increase_pct ({e.max_increase_pct:g}%)")
+            for scope, est, budget in e.over_budget:
+                reasons.append(f"{e.env}: {usd(est)} crosses its {scope} budget of {usd(budget)}")
+        return reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        pct = None if not self.base else round(100 * (self.head - self.base) / self.base, 2)
+        return {
+            "base": self.base_label,
+            "head": self.head_label,
+            "monthly": {"base": round(self.base, 2), "head": round(self.head, 2), "delta": round(self.head - self.base, 2), "pct": pct},
+            "failing": self.failing,
+            "environments": [e.to_dict() for e in self.envs],
+        }
+
+
+def _items(env: EnvCost) -> dict[tuple[str, str], tuple[str, float]]:
+    out: dict[tuple[str, str], tuple[str, float]] = {}
+    for r in env.resources:
+        for i in r.items:
+            m = i.monthly()
+            key = (r.address, i.ident)
+            prev = out.get(key, (r.path, 0.0))[1]
+            out[key] = (r.path, prev + (m or 0.0))
+    return out
+
+
+def diff(base: CostReport, head: CostReport, *, max_increase: dict[str, float | None] | None = None) -> CostDiff:
+    """Compare two reports environment by environment; ``max_increase`` per environment (head's files)."""
+    max_increase = max_increase or {}
+    base_envs = {e.env: e for e in base.envs}
+    head_envs = {e.env: e for e in head.envs}
+    names = list(head_envs) + [n for n in base_envs if n not in head_envs]
+    envs = []
+    for name in names:
+        b, h = base_envs.get(name), head_envs.get(name)
+        bi, hi = (_items(b) if b else {}), (_items(h) if h else {})
+        rows = []
+        for key in list(hi) + [k for k in bi if k not in hi]:
+            bv, hv = bi.get(key), hi.get(key)
+            if bv is not None and hv is not None and abs(bv[1] - hv[1]) < 0.005:
+                continue
+            path = (hv or bv or ("", 0.0))[0]
+            rows.append(ItemDelta(key[0], path, key[1], bv[1] if bv else None, hv[1] if hv else None))
+        rows.sort(key=lambda d: -abs(d.delta))
+        envs.append(
+            EnvDelta(name, b.total() if b else None, h.total() if h else None, max_increase.get(name), rows, h.over_budget() if h else [])
+        )
+    return CostDiff(envs, "base", "head")
+
+
+def markdown(d: CostDiff, *, limit: int = MARKDOWN_LIMIT) -> str:
+    delta = d.head - d.base
+    pct = f" ({100 * delta / d.base:+.1f}%)" if d.base else ""
+    icon = "❌" if d.failing else "📈" if delta > 0.005 else "📉" if delta < -0.005 else "➖"
+    lines = [
+        f"### {icon} Cost: {usd(delta, sign=True)}/month{pct}",
+        "",
+        f"`{d.base_label}` → `{d.head_label}`: {usd(d.base)} → {usd(d.head)} a month, as configured (spot where configured).",
+        "",
+        "| environment | base | head | Δ $/month | Δ % | limit | items changed |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in d.envs:
+        pct_text = "new" if e.base is None else "removed" if e.head is None else f"{e.pct:+.1f}%" if e.pct is not None else "–"
+        limit_text = f"{e.max_increase_pct:g}%" if e.max_increase_pct is not None else "–"
+        if e.increase_exceeded:
+            pct_text = f"**{pct_text}** ❌"
+        lines.append(
+            f"| {e.env} | {usd(e.base)} | {usd(e.head)} | {usd(e.delta, sign=True)} | {pct_text} | {limit_text} | {len(e.items)} |"
+        )
+    for reason in d.failing:
+        lines.append(f"\n❌ {reason}")
+    text = "\n".join(lines) + "\n"
+    note = "\n{n} change row(s) left out to stay under {limit:,} characters; `infra cost diff --format json` has them all.\n"
+    budget = limit - len(text) - len(note) - 100
+    left_out = 0
+    for e in d.envs:
+        if not e.items:
+            continue
+        head = f"\n<details><summary>{e.env}: {len(e.items)} cost item(s) changed</summary>\n\n| resource | cost item | change | base | head | Δ $/month |\n|---|---|---|---:|---:|---:|"
+        tail = "\n\n</details>\n"
+        if len(head) + len(tail) > budget:
+            left_out += len(e.items)
+            continue
+        section, budget = head, budget - len(head) - len(tail)
+        for i in e.items:
+            row = f"\n| `{_cell(i.path)}` | {_cell(i.item)} | {i.change} | {usd(i.base)} | {usd(i.head)} | {usd(i.delta, sign=True)} |"
+            if len(row) > budget:
+                left_out += 1
+                continue
+            section += row
+            budget -= len(row)
+        text += section + tail
+    if left_out:
+        text += note.format(n=left_out, limit=limit)
+    return text
+
+
+def synth_ref(ref: str, repo: Path | None = None) -> tuple[Path, Path]:
+    """Synthesize git ``ref`` in a temporary worktree; return (outdir, env_dir), cached by commit."""
+    repo = repo or Path.cwd()
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except subprocess.CalledProcessError as exc:
+        raise InfraError(f"--base {ref}: not a commit of {repo} ({exc.stderr.strip()})") from None
+    cache_root = Path(os.environ["INFRA_CACHE_DIR"]) if os.environ.get("INFRA_CACHE_DIR") else repo / CACHE_DIR
+    cached = cache_root / sha
+    if (cached / "cdktf.out" / "manifest.json").exists():
+        return cached / "cdktf.out", cached / "environments"
+    with tempfile.TemporaryDirectory(prefix="infra-base-") as tmp:
+        worktree = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(worktree), sha], cwd=repo, check=True, capture_output=True)
+        try:
+            outdir = Path(tmp) / "cdktf.out"
+            code = (
+                "import sys; sys.path.insert(0, sys.argv[1]); from infra.cli import main; "
+                "sys.exit(main(['synth', '--force', '--outdir', sys.argv[2], '--env-dir', sys.argv[1] + '/environments', '--format', 'json']))"
+            )
+            proc = subprocess.run([sys.executable, "-c", code, str(worktree), str(outdir)], cwd=worktree, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise InfraError(f"--base {ref}: synthesizing {sha[:12]} failed:\n{proc.stderr.strip()[-2000:]}")
+            staging = cached.with_name(sha + ".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            shutil.copytree(outdir, staging / "cdktf.out")
+            shutil.copytree(worktree / "environments", staging / "environments")
+            shutil.rmtree(cached, ignore_errors=True)
+            staging.rename(cached)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=repo, capture_output=True)
+    return cached / "cdktf.out", cached / "environments"

@@ -1,0 +1,166 @@
+"""Cost reports for people (rich tables, Markdown within GitHub's comment limit) and machines (JSON)."""
+
+from __future__ import annotations
+
+import json
+
+from rich.table import Table
+
+from infra.cost.model import SCENARIOS, STATUS_LABEL, CostItem, CostReport, EnvCost, ResourceCost
+
+MARKDOWN_LIMIT = 65_536  # GitHub's comment limit
+SCENARIO_LABEL = {
+    "configured": "as configured (spot where configured)",
+    "on-demand": "all on-demand",
+    "commit-1y": "1-year commitment",
+    "commit-3y": "3-year commitment",
+}
+
+
+def usd(value: float | None, *, sign: bool = False) -> str:
+    if value is None:
+        return "–"
+    text = f"${abs(value):,.2f}"
+    if sign:
+        return ("+" if value >= 0 else "−") + text
+    return text if value >= 0 else "−" + text
+
+
+def qty(i: CostItem) -> str:
+    if i.quantity is None:
+        return "usage not given"
+    return f"{i.quantity:,.4g} {i.unit}"
+
+
+def monthly_cell(i: CostItem) -> str:
+    """The monthly figure, or the unit price when usage is missing: never a bare $0."""
+    m = i.monthly()
+    return f"{i.price_text()}" if m is None else usd(m)
+
+
+def _rows(env: EnvCost) -> list[tuple[ResourceCost, CostItem]]:
+    return [(r, i) for r in env.resources if r.status in ("priced", "usage") for i in r.items]
+
+
+def _counts_text(env: EnvCost) -> str:
+    c = env.counts()
+    return ", ".join(f"{c[k]} {STATUS_LABEL[k]}" for k in STATUS_LABEL)
+
+
+def budget_text(env: EnvCost) -> str:
+    over = {scope for scope, _, _ in env.over_budget()}
+    parts = []
+    for scope, budget in env.budget_usd.items():
+        estimate = env.total() if scope == "total" else env.total(cloud=scope)
+        mark = "OVER" if scope in over else f"{estimate / budget:.0%}"
+        parts.append(f"{scope} {usd(budget)} ({mark})")
+    return ", ".join(parts)
+
+
+def tables(report: CostReport) -> list[Table]:
+    out = []
+    for env in report.envs:
+        t = Table(
+            "resource",
+            "cost item",
+            "quantity / month",
+            "unit price",
+            "monthly",
+            "",
+            title=f"{env.env}: monthly estimate",
+            title_justify="left",
+        )
+        for r, i in _rows(env):
+            flag = "" if i.confirmed else "unconfirmed price"
+            t.add_row(r.path, i.name, qty(i), i.price_text(), monthly_cell(i), flag)
+        for cloud in env.clouds:
+            t.add_row("", f"[bold]{cloud} total[/bold]", "", "", f"[bold]{usd(env.total(cloud=cloud))}[/bold]", "")
+        t.add_row("", f"[bold]{env.env} total[/bold]", "", "", f"[bold]{usd(env.total())}[/bold]", "")
+        t.caption = f"{_counts_text(env)}. Budget: {budget_text(env)}."
+        out.append(t)
+        unsupported = [r for r in env.resources if r.status == "unsupported"]
+        if unsupported:
+            u = Table("resource", "type", "why", title=f"{env.env}: not priced", title_justify="left")
+            for r in unsupported:
+                u.add_row(r.path, r.type, r.reason)
+            out.append(u)
+    out.append(summary_table(report))
+    return out
+
+
+def summary_table(report: CostReport) -> Table:
+    t = Table(
+        "environment",
+        "cloud",
+        *[SCENARIO_LABEL[s] for s in SCENARIOS],
+        "budget",
+        title="monthly estimate by scenario",
+        title_justify="left",
+    )
+    for env in report.envs:
+        for cloud in env.clouds:
+            t.add_row(env.env, cloud, *[usd(env.total(s, cloud)) for s in SCENARIOS], usd(env.budget_usd.get(cloud)))
+        t.add_row(f"[bold]{env.env}[/bold]", "all", *[f"[bold]{usd(env.total(s))}[/bold]" for s in SCENARIOS], usd(env.budget_usd["total"]))
+    t.add_row("[bold]platform[/bold]", "all", *[f"[bold]{usd(report.total(s))}[/bold]" for s in SCENARIOS], "")
+    return t
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(report: CostReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    over = report.over_budget
+    head = "### ❌ Cost: over budget" if over else "### 💵 Cost estimate"
+    lines = [
+        head,
+        "",
+        f"Monthly, from the synthesized stacks and each environment file's `usage` (prices: `{_rel(report.catalog)}`, a month = {report.hours_per_month:g} h).",
+        "",
+        "| environment | " + " | ".join(SCENARIO_LABEL[s] for s in SCENARIOS) + " | budget | resources |",
+        "|---|" + "---:|" * len(SCENARIOS) + "---|---|",
+    ]
+    for env in report.envs:
+        lines.append(
+            f"| {env.env} | " + " | ".join(usd(env.total(s)) for s in SCENARIOS) + f" | {budget_text(env)} | {_counts_text(env)} |"
+        )
+    lines.append("| **platform** | " + " | ".join(f"**{usd(report.total(s))}**" for s in SCENARIOS) + " | | |")
+    for env_name, scope, est, budget in over:
+        lines.append(f"\n**{env_name}** is over its {scope} budget: {usd(est)} estimated against {usd(budget)}.")
+    text = "\n".join(lines) + "\n"
+    left_out = 0
+    for env in report.envs:
+        section = [
+            f"\n<details><summary>{env.env}: {usd(env.total())}/month</summary>\n",
+            "| resource | cost item | quantity | unit price | monthly |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for r, i in _rows(env):
+            mark = "" if i.confirmed else " ⚠"
+            section.append(f"| `{_cell(r.path)}` | {_cell(i.name)} | {qty(i)} | {i.price_text()}{mark} | {monthly_cell(i)} |")
+        for r in env.resources:
+            if r.status == "unsupported":
+                section.append(f"| `{_cell(r.path)}` | **not priced**: {_cell(r.reason)} | | | |")
+        section.append("\n</details>\n")
+        chunk = "\n".join(section)
+        if len(text) + len(chunk) + 300 > limit:
+            left_out += 1
+            continue
+        text += chunk
+    if left_out:
+        text += f"\n{left_out} environment detail section(s) left out to stay under {limit:,} characters; `infra cost --format json` has them all.\n"
+    text += "\n⚠ marks a unit price the catalog could not confirm on the provider's page; see docs/cost.md.\n"
+    return text
+
+
+def to_json(report: CostReport) -> str:
+    return json.dumps(report.to_dict(), indent=2)
+
+
+def _rel(path: str) -> str:
+    from pathlib import Path
+
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path

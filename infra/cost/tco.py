@@ -1,0 +1,469 @@
+"""5-year total cost of ownership: the environments in the cloud (on-demand, as configured,
+committed) against buying on-prem GPU servers with the same GPU capacity.
+
+Model (every input in ``tco.yaml``, overridable with ``--set``):
+- month m = 1..N; growth g a year; growth factor f(m) = (1 + g)^((m - 1) / 12).
+- cloud cost of a scenario in month m = fixed + (GPU compute + usage) × f(m); fixed items
+  (control planes, gateways, system nodes) do not grow.
+- on-prem: the GPU compute moves to owned servers, everything else stays in the cloud (as
+  configured). GPUs owned = ceil(average GPUs in use × f(m) / utilization), per GPU model; servers
+  are bought when needed and bought again after the depreciation period (cash view). Monthly
+  running cost per server: power_kw × PUE × 730 h × electricity + power_kw × colocation + staff +
+  maintenance.
+- break-even month: the first month from which the cumulative on-prem cost stays at or below the
+  cloud scenario's cumulative cost.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.cost.model import SCENARIOS, CostReport, EnvCost
+from infra.errors import InfraError
+
+TCO_FILE = Path(__file__).with_name("tco.yaml")
+TEMPLATE = Path(__file__).with_name("tco.html.j2")
+CLOUD_SCENARIOS = ("on-demand", "configured", "commit-1y", "commit-3y")
+
+
+class AssumptionError(InfraError):
+    """A bad assumption file or --set override (names the key)."""
+
+
+@dataclass
+class Assumptions:
+    values: dict[str, float]
+    servers: dict[str, dict[str, Any]]
+    aliases: dict[str, str]
+    sources: dict[str, str]
+    overridden: set[str] = field(default_factory=set)
+
+    def __getitem__(self, key: str) -> float:
+        return self.values[key]
+
+    def server(self, gpu: str) -> dict[str, Any]:
+        name = self.aliases.get(gpu, gpu)
+        if name not in self.servers:
+            raise AssumptionError(
+                f"{TCO_FILE}: servers: no on-prem server for GPU {gpu!r}; add servers.{name} (gpus, price_usd, power_kw, source)"
+            )
+        return self.servers[name]
+
+
+@functools.cache
+def _raw(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
+
+
+def load_assumptions(overrides: list[str] | None = None, path: Path = TCO_FILE) -> Assumptions:
+    raw = _raw(path)
+    values, sources = {}, {}
+    for key, entry in raw["assumptions"].items():
+        for field_name in ("value", "source", "read"):
+            if field_name not in entry:
+                raise AssumptionError(
+                    f"{path}: assumptions.{key}.{field_name}: missing; every assumption has a value, a source and a read date"
+                )
+        values[key] = float(entry["value"])
+        flag = "" if entry.get("confirmed", True) else ", unconfirmed"
+        sources[key] = f"{entry['source']} (read {entry['read']}{flag})"
+    servers = {name: dict(spec) for name, spec in raw["servers"].items()}
+    for name, spec in servers.items():
+        for field_name in ("gpus", "price_usd", "power_kw", "source", "read"):
+            if field_name not in spec:
+                raise AssumptionError(f"{path}: servers.{name}.{field_name}: missing")
+        flag = "" if spec.get("confirmed", True) else ", unconfirmed"
+        sources[f"servers.{name}"] = f"{spec['source']} (read {spec['read']}{flag})"
+    result = Assumptions(values, servers, dict(raw.get("aliases") or {}), sources)
+    for text in overrides or []:
+        _override(result, text)
+    if result["utilization"] <= 0 or result["utilization"] > 1:
+        raise AssumptionError(f"utilization: {result['utilization']:g} is not in (0, 1]")
+    if result["horizon_years"] < 1 or result["depreciation_years"] <= 0:
+        raise AssumptionError("horizon_years must be at least 1 and depreciation_years above 0")
+    return result
+
+
+def _override(a: Assumptions, spec: str) -> None:
+    key, sep, text = spec.partition("=")
+    if not sep:
+        raise AssumptionError(f"--set {spec!r}: write KEY=VALUE, e.g. --set pue=1.3")
+    try:
+        value = float(text)
+    except ValueError:
+        raise AssumptionError(f"--set {key}: {text!r} is not a number") from None
+    if value < 0:
+        raise AssumptionError(f"--set {key}: {value:g} is negative")
+    parts = key.split(".")
+    if len(parts) == 1 and key in a.values:
+        a.values[key] = value
+    elif len(parts) == 3 and parts[0] == "servers" and parts[1] in a.servers and parts[2] in ("gpus", "price_usd", "power_kw"):
+        a.servers[parts[1]][parts[2]] = value
+    else:
+        known = sorted(a.values) + [f"servers.{s}.{f}" for s in a.servers for f in ("gpus", "price_usd", "power_kw")]
+        raise AssumptionError(f"--set {key}: unknown assumption; one of {', '.join(known)}")
+    a.overridden.add(key)
+
+
+@dataclass
+class Split:
+    """One environment's monthly cost on one cloud, by scenario: what grows and what does not."""
+
+    fixed: dict[str, float]
+    growing: dict[str, float]  # GPU compute + usage
+    gpu_compute: dict[str, float]
+    gpu_hours: dict[str, float]  # GPU model -> GPU-hours a month
+
+    def month(self, scenario: str, factor: float) -> float:
+        return self.fixed[scenario] + self.growing[scenario] * factor
+
+
+def split(env: EnvCost, cloud: str | None = None) -> Split:
+    fixed = dict.fromkeys(SCENARIOS, 0.0)
+    growing = dict.fromkeys(SCENARIOS, 0.0)
+    gpu = dict.fromkeys(SCENARIOS, 0.0)
+    gpu_hours: dict[str, float] = {}
+    for r in env.resources:
+        if cloud is not None and r.cloud != cloud:
+            continue
+        for i in r.items:
+            if i.quantity is None:
+                continue
+            for s in SCENARIOS:
+                m = i.monthly(s) or 0.0
+                if i.gpus:
+                    gpu[s] += m
+                    growing[s] += m
+                elif i.kind == "usage":
+                    growing[s] += m
+                else:
+                    fixed[s] += m
+            if i.gpus:
+                gpu_hours[i.gpu] = gpu_hours.get(i.gpu, 0.0) + i.quantity * i.gpus
+    return Split(fixed, growing, gpu, gpu_hours)
+
+
+@dataclass
+class Projection:
+    scope: str  # an environment, or "platform"
+    months: int
+    cloud: dict[str, list[float]]  # scenario -> monthly cost
+    onprem: list[float]  # monthly cash cost (purchases in the month they happen)
+    onprem_amortized: list[float]
+    servers: list[dict[str, int]]  # per month: GPU model -> servers owned
+    gpus_in_use: dict[str, float]  # month 1 average, per model
+
+    def cumulative(self, series: list[float]) -> list[float]:
+        total, out = 0.0, []
+        for v in series:
+            total += v
+            out.append(total)
+        return out
+
+    def total(self, scenario: str) -> float:
+        return sum(self.onprem if scenario == "on-prem" else self.cloud[scenario])
+
+    def break_even(self, scenario: str = "configured") -> int | None:
+        """First month from which on-prem's cumulative cost stays at or below the scenario's."""
+        if not self.gpus_in_use:
+            return None
+        cloud = self.cumulative(self.cloud[scenario])
+        onprem = self.cumulative(self.onprem)
+        behind = [m for m in range(self.months) if onprem[m] > cloud[m] + 1e-6]
+        if not behind:
+            return 1
+        last = behind[-1] + 1  # the last month on-prem is still behind (1-based)
+        return last + 1 if last < self.months else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "months": self.months,
+            "totals": {s: round(self.total(s), 2) for s in (*CLOUD_SCENARIOS, "on-prem")},
+            "break_even_month": {s: self.break_even(s) for s in CLOUD_SCENARIOS},
+            "gpus_in_use_month_1": self.gpus_in_use,
+            "servers_final": self.servers[-1] if self.servers else {},
+            "monthly": {
+                **{s: [round(v, 2) for v in self.cloud[s]] for s in CLOUD_SCENARIOS},
+                "on-prem": [round(v, 2) for v in self.onprem],
+            },
+        }
+
+
+def project(scope: str, splits: list[Split], a: Assumptions, hours_per_month: float) -> Projection:
+    months = int(a["horizon_years"] * 12)
+    growth = a["growth_pct_per_year"] / 100
+    factors = [(1 + growth) ** (m / 12) for m in range(months)]
+    cloud = {s: [sum(sp.month(s, f) for sp in splits) for f in factors] for s in CLOUD_SCENARIOS}
+    gpu_hours: dict[str, float] = {}
+    for sp in splits:
+        for model, hours in sp.gpu_hours.items():
+            gpu_hours[model] = gpu_hours.get(model, 0.0) + hours
+    in_use = {model: hours / hours_per_month for model, hours in gpu_hours.items() if hours > 0}
+    stays_in_cloud = [sum(sp.month("configured", f) - sp.gpu_compute["configured"] * f for sp in splits) for f in factors]
+    dep_months = max(1, round(a["depreciation_years"] * 12))
+    owned: dict[str, list[int]] = {model: [] for model in in_use}  # purchase month of each server
+    onprem, amortized, servers = [], [], []
+    for m, f in enumerate(factors):
+        cash = stays_in_cloud[m]
+        spread = stays_in_cloud[m]
+        count: dict[str, int] = {}
+        for model, gpus in in_use.items():
+            spec = a.server(model)
+            need = math.ceil(math.ceil(gpus * f / a["utilization"] - 1e-9) / spec["gpus"])
+            fleet = [bought for bought in owned[model] if m - bought < dep_months]  # retired servers are bought again
+            while len(fleet) < need:
+                fleet.append(m)
+                cash += spec["price_usd"]
+            owned[model] = fleet
+            n = len(fleet)
+            count[model] = n
+            running = n * spec["power_kw"] * (a["pue"] * hours_per_month * a["electricity_usd_per_kwh"] + a["colocation_usd_per_kw_month"])
+            running += n * spec["price_usd"] * a["maintenance_pct_per_year"] / 100 / 12
+            cash += running
+            spread += running + n * spec["price_usd"] / dep_months
+        fleet_size = sum(count.values())
+        if fleet_size:
+            staff = max(a["staff_fte_min"], a["staff_fte_per_server"] * fleet_size) * a["staff_usd_per_fte_year"] / 12
+            cash += staff
+            spread += staff
+        onprem.append(cash)
+        amortized.append(spread)
+        servers.append(count)
+    return Projection(scope, months, cloud, onprem, amortized, servers, in_use)
+
+
+@dataclass
+class TcoReport:
+    assumptions: Assumptions
+    projections: list[Projection]  # each environment, then the platform
+    by_env_cloud: dict[tuple[str, str], list[float]]  # (env, cloud) -> monthly, as configured
+    hours_per_month: float
+
+    @property
+    def platform(self) -> Projection:
+        return self.projections[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "assumptions": {
+                k: {"value": v, "source": self.assumptions.sources.get(k, ""), "overridden": k in self.assumptions.overridden}
+                for k, v in self.assumptions.values.items()
+            },
+            "servers": self.assumptions.servers,
+            "projections": [p.to_dict() for p in self.projections],
+        }
+
+
+def build(report: CostReport, a: Assumptions) -> TcoReport:
+    projections = [project(e.env, [split(e)], a, report.hours_per_month) for e in report.envs]
+    projections.append(project("platform", [split(e) for e in report.envs], a, report.hours_per_month))
+    months = int(a["horizon_years"] * 12)
+    growth = a["growth_pct_per_year"] / 100
+    by_env_cloud = {}
+    for e in report.envs:
+        for cloud in e.clouds:
+            sp = split(e, cloud)
+            by_env_cloud[(e.env, cloud)] = [sp.month("configured", (1 + growth) ** (m / 12)) for m in range(months)]
+    return TcoReport(a, projections, by_env_cloud, report.hours_per_month)
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def _usd(v: float) -> str:
+    return f"${v:,.0f}"
+
+
+def _break_even_text(p: Projection, scenario: str) -> str:
+    if not p.gpus_in_use:
+        return "no GPUs"
+    m = p.break_even(scenario)
+    return f"month {m}" if m else f"not within {p.months // 12} years"
+
+
+def summary_rows(t: TcoReport) -> list[list[str]]:
+    rows = []
+    for p in t.projections:
+        gpus = ", ".join(f"{v:.1f} × {k}" for k, v in p.gpus_in_use.items()) or "none"
+        rows.append(
+            [
+                p.scope,
+                gpus,
+                *[_usd(p.total(s)) for s in CLOUD_SCENARIOS],
+                _usd(p.total("on-prem")),
+                _usd(sum(p.onprem_amortized)),
+                *[_break_even_text(p, s) for s in ("configured", "commit-3y")],
+            ]
+        )
+    return rows
+
+
+SUMMARY_HEADER = [
+    "scope",
+    "GPUs in use (month 1)",
+    "cloud on-demand",
+    "cloud as configured",
+    "cloud 1-y commit",
+    "cloud 3-y commit",
+    "on-prem (cash)",
+    "on-prem (amortized)",
+    "break-even vs configured",
+    "vs 3-y commit",
+]
+
+
+def markdown(t: TcoReport, charts: dict[str, str] | None = None) -> str:
+    years = int(t.assumptions["horizon_years"])
+    lines = [
+        f"### {years}-year TCO: cloud against on-prem GPU servers",
+        "",
+        f"Totals over {years * 12} months with {t.assumptions['growth_pct_per_year']:g}% growth a year; on-prem keeps the non-GPU part in the cloud (as configured) and pays purchases in cash.",
+        "",
+        "| " + " | ".join(SUMMARY_HEADER) + " |",
+        "|---|---|" + "---:|" * 6 + "---|---|",
+        *["| " + " | ".join(r) + " |" for r in summary_rows(t)],
+        "",
+        "#### Platform by year",
+        "",
+        "| year | cloud as configured | cloud 3-y commit | on-prem (cash) | on-prem (amortized) | servers owned |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    p = t.platform
+    for y in range(years):
+        sl = slice(12 * y, 12 * y + 12)
+        owned = ", ".join(f"{n} × {k}" for k, n in p.servers[12 * y + 11].items()) or "–"
+        lines.append(
+            f"| {y + 1} | {_usd(sum(p.cloud['configured'][sl]))} | {_usd(sum(p.cloud['commit-3y'][sl]))} | {_usd(sum(p.onprem[sl]))} | {_usd(sum(p.onprem_amortized[sl]))} | {owned} |"
+        )
+    lines += ["", "#### Assumptions", "", "| assumption | value | source |", "|---|---:|---|"]
+    for key, value in t.assumptions.values.items():
+        mark = " (set on the command line)" if key in t.assumptions.overridden else ""
+        lines.append(f"| {key} | {value:g}{mark} | {t.assumptions.sources[key]} |")
+    for name, spec in t.assumptions.servers.items():
+        lines.append(
+            f"| server {name} | {spec['gpus']:g} GPUs, {_usd(spec['price_usd'])}, {spec['power_kw']:g} kW | {t.assumptions.sources[f'servers.{name}']} |"
+        )
+    if charts:
+        lines += ["", *[f"![{title}]({path})" for title, path in charts.items()]]
+    return "\n".join(lines) + "\n"
+
+
+def charts(t: TcoReport, outdir: Path) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    months = list(range(1, t.platform.months + 1))
+    paths = {}
+
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
+    keys = list(t.by_env_cloud)  # environments in file order (dev, staging, production), then cloud
+    ax.stackplot(months, [t.by_env_cloud[k] for k in keys], labels=[f"{e} / {c}" for e, c in keys], alpha=0.85)
+    ax.set_title("Monthly cloud cost by environment and cloud (as configured, with growth)")
+    ax.set_xlabel("month")
+    ax.set_ylabel("USD per month")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("${x:,.0f}"))
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths["monthly cost by environment and cloud"] = outdir / "tco-monthly.png"
+    fig.savefig(paths["monthly cost by environment and cloud"])
+    plt.close(fig)
+
+    p = t.platform
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
+    for s, style in zip(CLOUD_SCENARIOS, ("-", "-", "--", "--"), strict=True):
+        ax.plot(months, p.cumulative(p.cloud[s]), style, label=f"cloud {s}")
+    ax.plot(months, p.cumulative(p.onprem), "-", color="black", linewidth=2, label="on-prem GPU servers (cash)")
+    ax.plot(months, p.cumulative(p.onprem_amortized), ":", color="black", linewidth=1.5, label="on-prem, purchases amortized")
+    be = p.break_even("configured")
+    if be:
+        ax.axvline(be, color="red", linestyle=":", linewidth=1.5)
+        ax.annotate(
+            f"break-even vs as configured: month {be}",
+            xy=(be, p.cumulative(p.onprem)[be - 1]),
+            xytext=(10, 30),
+            textcoords="offset points",
+            color="red",
+            arrowprops={"arrowstyle": "->", "color": "red"},
+        )
+    else:
+        ax.text(
+            0.98, 0.04, f"no break-even within {p.months // 12} years (vs as configured)", transform=ax.transAxes, color="red", ha="right"
+        )
+    ax.set_title(f"Cumulative {p.months // 12}-year cost of the platform")
+    ax.set_xlabel("month")
+    ax.set_ylabel("USD, cumulative")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("${x:,.0f}"))
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths["cumulative TCO with break-even"] = outdir / "tco-cumulative.png"
+    fig.savefig(paths["cumulative TCO with break-even"])
+    plt.close(fig)
+    return paths
+
+
+def html(t: TcoReport, chart_paths: dict[str, Path]) -> str:
+    """A self-contained page: the charts are embedded as data URIs."""
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
+    images = {title: base64.b64encode(path.read_bytes()).decode("ascii") for title, path in chart_paths.items()}
+    p = t.platform
+    years = [
+        [
+            str(y + 1),
+            _usd(sum(p.cloud["configured"][12 * y : 12 * y + 12])),
+            _usd(sum(p.cloud["commit-3y"][12 * y : 12 * y + 12])),
+            _usd(sum(p.onprem[12 * y : 12 * y + 12])),
+            _usd(sum(p.onprem_amortized[12 * y : 12 * y + 12])),
+        ]
+        for y in range(p.months // 12)
+    ]
+    assumptions = [(k, f"{v:g}", t.assumptions.sources[k], k in t.assumptions.overridden) for k, v in t.assumptions.values.items()]
+    servers = [
+        (n, f"{s['gpus']:g} GPUs, {_usd(s['price_usd'])}, {s['power_kw']:g} kW", t.assumptions.sources[f"servers.{n}"])
+        for n, s in t.assumptions.servers.items()
+    ]
+    return template.render(
+        years=int(t.assumptions["horizon_years"]),
+        growth=t.assumptions["growth_pct_per_year"],
+        header=SUMMARY_HEADER,
+        rows=summary_rows(t),
+        by_year=years,
+        assumptions=assumptions,
+        servers=servers,
+        images=images,
+        generated=dt.date.today().isoformat(),
+    )
+
+
+def write(t: TcoReport, outdir: Path) -> dict[str, Path]:
+    """Write tco.md, tco.html, tco.json and the two PNGs into ``outdir``; return their paths."""
+    import json
+
+    chart_paths = charts(t, outdir)
+    files = {
+        "markdown": outdir / "tco.md",
+        "html": outdir / "tco.html",
+        "json": outdir / "tco.json",
+        **{f"chart: {k}": v for k, v in chart_paths.items()},
+    }
+    files["markdown"].write_text(markdown(t, {k: v.name for k, v in chart_paths.items()}), encoding="utf-8")
+    files["html"].write_text(html(t, chart_paths), encoding="utf-8")
+    files["json"].write_text(json.dumps(t.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+    return files

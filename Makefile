@@ -15,7 +15,7 @@ ENVS ?=
 MODELS ?= artifacts/models
 PORT ?= 8080
 
-.PHONY: help install demo validate synth summary policy check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy train serve load-test all clean
+.PHONY: help install demo validate synth summary policy cost cost-diff tco check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy train serve load-test all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,9 +40,10 @@ node_modules/.bin/cdktf: package.json package-lock.json
 
 install: $(BIN)/infra .venv-checkov/bin/checkov node_modules/.bin/cdktf ## create .venv and .venv-checkov (pinned Python packages) and node_modules (pinned cdktf CLI)
 
-demo: install ## synthesize every environment offline, print a summary of each, then the policy gate
+demo: install ## synthesize every environment offline, print a summary of each, the policy gate, then the cost estimate
 	$(BIN)/infra synth
 	$(BIN)/infra policy
+	$(BIN)/infra cost
 
 validate: $(BIN)/infra ## validate the environment files (no synth)
 	$(BIN)/infra validate
@@ -55,6 +56,15 @@ summary: $(BIN)/infra ## summarize cdktf.out/ (resources, clusters, GPU capacity
 
 policy: synth .venv-checkov/bin/checkov ## checkov + our rules (MLP0nn) over every environment; exit 1 on a failure (ENVS="dev staging")
 	$(BIN)/infra policy $(ENVS)
+
+cost: synth ## monthly cost per environment (table); exit 1 when an estimate crosses its budget (ENVS="dev staging")
+	$(BIN)/infra cost $(ENVS)
+
+cost-diff: synth ## cost change against BASE (a git ref, default origin/main) as Markdown; exit 1 above budget.max_increase_pct
+	$(BIN)/infra cost diff $(ENVS) --base $(or $(BASE),origin/main) --format markdown
+
+tco: synth ## 5-year TCO, cloud against on-prem GPU servers: reports/tco.{md,html,json} and PNG charts
+	$(BIN)/infra tco
 
 check-terraform: synth ## load every synthesized stack with the bundled Terraform engine
 	$(BIN)/infra check-terraform
@@ -80,11 +90,12 @@ format: $(BIN)/infra ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## synth time/memory vs `cdktf synth`; model-server latency and throughput; policy gate wall time
+bench: install ## synth time/memory vs `cdktf synth`; model-server latency/throughput; policy gate wall time; cost pricing throughput
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_app.py
 	$(BIN)/infra synth
 	$(BIN)/python benchmarks/bench_policy.py
+	$(BIN)/python benchmarks/bench_cost.py
 
 docs: $(BIN)/infra ## regenerate docs/environments.md and docs/environment.schema.json from the schema
 	$(BIN)/python -m infra.docs
@@ -111,4 +122,4 @@ load-test: $(BIN)/infra ## bounded load test of a running `make serve` (2000 req
 all: lint test ## what CI runs
 
 clean: ## remove build output (not .venv or node_modules)
-	rm -rf cdktf.out .cdktf.out.* .pytest_cache .mypy_cache .ruff_cache bench-results artifacts policy.md policy.sarif
+	rm -rf cdktf.out .cdktf.out.* .pytest_cache .mypy_cache .ruff_cache bench-results artifacts policy.md policy.sarif reports .infra-cache

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from environments import facts
 from infra.cost.model import CostItem
-from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, item, node_hour_items, pricer
+from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, item, node_hour_items, pricer, stored_gb_unknown
 from infra.tfjson import Resource
 
 SECONDS_PER_HOUR = 3600
@@ -213,15 +213,7 @@ def ecr_repository(r: Resource, ctx: Ctx) -> list[CostItem]:
 
 @pricer("aws_s3_bucket")
 def s3_bucket(r: Resource, ctx: Ctx) -> list[CostItem]:
-    return [
-        item(
-            "standard storage",
-            None,
-            ctx.price("aws", "s3/standard-storage", r),
-            kind="usage",
-            note="stored GB: not in the environment file",
-        )
-    ]
+    return stored_gb_unknown("aws", "s3/standard-storage", r, ctx)
 
 
 @pricer("aws_kms_key")

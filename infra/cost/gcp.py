@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from infra.cost.catalog import Price
 from infra.cost.model import CostItem
-from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, hours_item, item, node_hour_items, pricer
+from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, hours_item, item, node_hour_items, pricer, stored_gb_unknown
 from infra.tfjson import Resource
 
 free(
@@ -260,12 +260,4 @@ def crypto_key(r: Resource, ctx: Ctx) -> list[CostItem]:
 
 @pricer("google_storage_bucket")
 def storage_bucket(r: Resource, ctx: Ctx) -> list[CostItem]:
-    return [
-        item(
-            "standard storage",
-            None,
-            ctx.price("gcp", "gcs/standard-storage", r),
-            kind="usage",
-            note="stored GB: not in the environment file",
-        )
-    ]
+    return stored_gb_unknown("gcp", "gcs/standard-storage", r, ctx)

@@ -133,6 +133,11 @@ def item(
     )
 
 
+def stored_gb_unknown(cloud: str, key: str, r: Resource, ctx: Ctx) -> list[CostItem]:
+    """A bucket: storage is usage the environment file does not give, so the unit price shows."""
+    return [item("standard storage", None, ctx.price(cloud, key, r), kind="usage", note="stored GB: not in the environment file")]
+
+
 def compute_rates(
     ctx: Ctx, cloud: str, family: str, on_demand: Price, spot: bool, resource: Resource
 ) -> tuple[float, dict[str, float], bool]:

@@ -371,16 +371,9 @@ def charts(t: TcoReport, outdir: Path) -> dict[str, Path]:
     fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
     keys = list(t.by_env_cloud)  # environments in file order (dev, staging, production), then cloud
     ax.stackplot(months, [t.by_env_cloud[k] for k in keys], labels=[f"{e} / {c}" for e, c in keys], alpha=0.85)
-    ax.set_title("Monthly cloud cost by environment and cloud (as configured, with growth)")
-    ax.set_xlabel("month")
-    ax.set_ylabel("USD per month")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("${x:,.0f}"))
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths["monthly cost by environment and cloud"] = outdir / "tco-monthly.png"
-    fig.savefig(paths["monthly cost by environment and cloud"])
-    plt.close(fig)
+    paths["monthly cost by environment and cloud"] = _finish(
+        fig, ax, "Monthly cloud cost by environment and cloud (as configured, with growth)", "USD per month", outdir / "tco-monthly.png"
+    )
 
     p = t.platform
     fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
@@ -403,17 +396,26 @@ def charts(t: TcoReport, outdir: Path) -> dict[str, Path]:
         ax.text(
             0.98, 0.04, f"no break-even within {p.months // 12} years (vs as configured)", transform=ax.transAxes, color="red", ha="right"
         )
-    ax.set_title(f"Cumulative {p.months // 12}-year cost of the platform")
+    paths["cumulative TCO with break-even"] = _finish(
+        fig, ax, f"Cumulative {p.months // 12}-year cost of the platform", "USD, cumulative", outdir / "tco-cumulative.png"
+    )
+    return paths
+
+
+def _finish(fig: Any, ax: Any, title: str, ylabel: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import StrMethodFormatter
+
+    ax.set_title(title)
     ax.set_xlabel("month")
-    ax.set_ylabel("USD, cumulative")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("${x:,.0f}"))
+    ax.set_ylabel(ylabel)
+    ax.yaxis.set_major_formatter(StrMethodFormatter("${x:,.0f}"))
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    paths["cumulative TCO with break-even"] = outdir / "tco-cumulative.png"
-    fig.savefig(paths["cumulative TCO with break-even"])
+    fig.savefig(path)
     plt.close(fig)
-    return paths
+    return path
 
 
 def html(t: TcoReport, chart_paths: dict[str, Path]) -> str:

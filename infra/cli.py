@@ -172,6 +172,8 @@ def cost(
     names = list(envs or [])
     plans = _plans(plan or [])
     if names[:1] == ["diff"]:
+        if plans:
+            raise InfraError("--plan prices one snapshot; `infra cost diff` compares two synth outputs")
         _cost_diff(names[1:], outdir or DEFAULT_OUTDIR, env_dir, fmt, output, base, base_outdir, base_env_dir)
         return
     if base or base_outdir:

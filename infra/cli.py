@@ -254,7 +254,6 @@ def _cost_diff(
     base_outdir: Path | None,
     base_env_dir: Path | None,
 ) -> None:
-    from environments.loader import load_environments
     from infra.cost import diff as cost_diff
     from infra.cost import estimate
 
@@ -270,8 +269,7 @@ def _cost_diff(
     head_names = [e.env for e in head.envs]
     known_base = load_environments(base_envs)
     base_report = estimate(base_out, base_envs, [n for n in head_names if n in known_base])
-    limits = {n: e.budget.max_increase_pct for n, e in load_environments(env_dir).items()}
-    result = cost_diff.diff(base_report, head, max_increase=limits)
+    result = cost_diff.diff(base_report, head)
     result.base_label, result.head_label = label, "working tree"
     if fmt is Format.json:
         _emit(json.dumps(result.to_dict(), indent=2), output)

@@ -112,7 +112,7 @@ def estimate(
         env = envs[name]
         stacks = [stack_from_plan(plans[name], name)] if name in plans else by_env[name]
         resources = [rc for s in stacks for rc in price_stack(s, env, catalog)]
-        result.append(EnvCost(name, [s.name for s in stacks], resources, budget_scopes(env)))
+        result.append(EnvCost(name, [s.name for s in stacks], resources, budget_scopes(env), env.budget.max_increase_pct))
     return CostReport(result, str(catalog.path), catalog.hours_per_month, "plan" if plans else "synth")
 
 

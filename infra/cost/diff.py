@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.cost.model import CostReport, EnvCost
-from infra.cost.report import MARKDOWN_LIMIT, _cell, usd
+from infra.cost.report import usd
 from infra.errors import InfraError
+from infra.render import MARKDOWN_LIMIT, md_cell
 
 CACHE_DIR = Path(".infra-cache") / "base"  # below the repository; $INFRA_CACHE_DIR moves it
 
@@ -133,9 +134,8 @@ def _items(env: EnvCost) -> dict[tuple[str, str], tuple[str, float]]:
     return out
 
 
-def diff(base: CostReport, head: CostReport, *, max_increase: dict[str, float | None] | None = None) -> CostDiff:
-    """Compare two reports environment by environment; ``max_increase`` per environment (head's files)."""
-    max_increase = max_increase or {}
+def diff(base: CostReport, head: CostReport) -> CostDiff:
+    """Compare two reports environment by environment; the allowed increase is the head's."""
     base_envs = {e.env: e for e in base.envs}
     head_envs = {e.env: e for e in head.envs}
     names = list(head_envs) + [n for n in base_envs if n not in head_envs]
@@ -152,7 +152,14 @@ def diff(base: CostReport, head: CostReport, *, max_increase: dict[str, float | 
             rows.append(ItemDelta(key[0], path, key[1], bv[1] if bv else None, hv[1] if hv else None))
         rows.sort(key=lambda d: -abs(d.delta))
         envs.append(
-            EnvDelta(name, b.total() if b else None, h.total() if h else None, max_increase.get(name), rows, h.over_budget() if h else [])
+            EnvDelta(
+                name,
+                b.total() if b else None,
+                h.total() if h else None,
+                h.max_increase_pct if h else None,
+                rows,
+                h.over_budget() if h else [],
+            )
         )
     return CostDiff(envs, "base", "head")
 
@@ -193,7 +200,7 @@ def markdown(d: CostDiff, *, limit: int = MARKDOWN_LIMIT) -> str:
             continue
         section, budget = head, budget - len(head) - len(tail)
         for i in e.items:
-            row = f"\n| `{_cell(i.path)}` | {_cell(i.item)} | {i.change} | {usd(i.base)} | {usd(i.head)} | {usd(i.delta, sign=True)} |"
+            row = f"\n| `{md_cell(i.path)}` | {md_cell(i.item)} | {i.change} | {usd(i.base)} | {usd(i.head)} | {usd(i.delta, sign=True)} |"
             if len(row) > budget:
                 left_out += 1
                 continue

@@ -8,6 +8,8 @@ again; only GPUs attached to N1 machines are priced on top. No sustained-use dis
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from infra.cost.catalog import Price
 from infra.cost.model import CostItem
 from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, hours_item, item, node_hour_items, pricer, stored_gb_unknown
@@ -159,8 +161,6 @@ def _accelerators(accelerators: list[dict], machine: Price, ctx: Ctx, where: Res
 
 
 def _with_note(i: CostItem, note: str) -> CostItem:
-    from dataclasses import replace
-
     return replace(i, note="; ".join(n for n in (note, i.note) if n))
 
 

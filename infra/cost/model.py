@@ -104,7 +104,7 @@ class EnvCost:
     stacks: list[str]
     resources: list[ResourceCost]
     budget_usd: dict[str, float]  # per cloud, and "total"
-    usage_given: bool = True  # False when the environment file could not be read (no usage)
+    max_increase_pct: float | None = None  # budget.max_increase_pct: what `infra cost diff` allows
 
     def total(self, scenario: str = "configured", cloud: str | None = None) -> float:
         return sum(r.monthly(scenario) for r in self.resources if cloud is None or r.cloud == cloud)

@@ -7,8 +7,8 @@ import json
 from rich.table import Table
 
 from infra.cost.model import SCENARIOS, STATUS_LABEL, CostItem, CostReport, EnvCost, ResourceCost
+from infra.render import MARKDOWN_LIMIT, md_cell, rel_path
 
-MARKDOWN_LIMIT = 65_536  # GitHub's comment limit
 SCENARIO_LABEL = {
     "configured": "as configured (spot where configured)",
     "on-demand": "all on-demand",
@@ -32,7 +32,7 @@ def qty(i: CostItem) -> str:
     return f"{i.quantity:,.4g} {i.unit}"
 
 
-def monthly_cell(i: CostItem) -> str:
+def monthlymd_cell(i: CostItem) -> str:
     """The monthly figure, or the unit price when usage is missing: never a bare $0."""
     m = i.monthly()
     return f"{i.price_text()}" if m is None else usd(m)
@@ -72,7 +72,7 @@ def tables(report: CostReport) -> list[Table]:
         )
         for r, i in _rows(env):
             flag = "" if i.confirmed else "unconfirmed price"
-            t.add_row(r.path, i.name, qty(i), i.price_text(), monthly_cell(i), flag)
+            t.add_row(r.path, i.name, qty(i), i.price_text(), monthlymd_cell(i), flag)
         for cloud in env.clouds:
             t.add_row("", f"[bold]{cloud} total[/bold]", "", "", f"[bold]{usd(env.total(cloud=cloud))}[/bold]", "")
         t.add_row("", f"[bold]{env.env} total[/bold]", "", "", f"[bold]{usd(env.total())}[/bold]", "")
@@ -105,17 +105,13 @@ def summary_table(report: CostReport) -> Table:
     return t
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(report: CostReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     over = report.over_budget
     head = "### ❌ Cost: over budget" if over else "### 💵 Cost estimate"
     lines = [
         head,
         "",
-        f"Monthly, from the synthesized stacks and each environment file's `usage` (prices: `{_rel(report.catalog)}`, a month = {report.hours_per_month:g} h).",
+        f"Monthly, from the synthesized stacks and each environment file's `usage` (prices: `{rel_path(report.catalog)}`, a month = {report.hours_per_month:g} h).",
         "",
         "| environment | " + " | ".join(SCENARIO_LABEL[s] for s in SCENARIOS) + " | budget | resources |",
         "|---|" + "---:|" * len(SCENARIOS) + "---|---|",
@@ -137,10 +133,10 @@ def markdown(report: CostReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         ]
         for r, i in _rows(env):
             mark = "" if i.confirmed else " ⚠"
-            section.append(f"| `{_cell(r.path)}` | {_cell(i.name)} | {qty(i)} | {i.price_text()}{mark} | {monthly_cell(i)} |")
+            section.append(f"| `{md_cell(r.path)}` | {md_cell(i.name)} | {qty(i)} | {i.price_text()}{mark} | {monthlymd_cell(i)} |")
         for r in env.resources:
             if r.status == "unsupported":
-                section.append(f"| `{_cell(r.path)}` | **not priced**: {_cell(r.reason)} | | | |")
+                section.append(f"| `{md_cell(r.path)}` | **not priced**: {md_cell(r.reason)} | | | |")
         section.append("\n</details>\n")
         chunk = "\n".join(section)
         if len(text) + len(chunk) + 300 > limit:
@@ -155,12 +151,3 @@ def markdown(report: CostReport, *, limit: int = MARKDOWN_LIMIT) -> str:
 
 def to_json(report: CostReport) -> str:
     return json.dumps(report.to_dict(), indent=2)
-
-
-def _rel(path: str) -> str:
-    from pathlib import Path
-
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return path

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,11 +164,7 @@ class Projection:
     gpus_in_use: dict[str, float]  # month 1 average, per model
 
     def cumulative(self, series: list[float]) -> list[float]:
-        total, out = 0.0, []
-        for v in series:
-            total += v
-            out.append(total)
-        return out
+        return list(itertools.accumulate(series))
 
     def total(self, scenario: str) -> float:
         return sum(self.onprem if scenario == "on-prem" else self.cloud[scenario])

@@ -26,6 +26,7 @@ from environments.schema import Environment, PolicySkip
 from infra.errors import InfraError
 from infra.policy import checkov
 from infra.policy.rules import RULES, Context, evaluate
+from infra.render import rel_path
 from infra.tfjson import Resource, Stack, stacks_by_env
 
 NOT_APPLICABLE_FILE = Path(__file__).with_name("not_applicable.yaml")
@@ -137,7 +138,7 @@ def _environment(
     ctx: Context, reports: dict[str, checkov.CheckovReport], not_applicable: list[NotApplicable], env_file: Path
 ) -> tuple[list[Finding], list[StackResult]]:
     env = ctx.env
-    results = {s.name: StackResult(env.name, s.name, _rel(s.path)) for s in ctx.stacks}
+    results = {s.name: StackResult(env.name, s.name, rel_path(s.path)) for s in ctx.stacks}
     stacks = {s.name: s for s in ctx.stacks}
     raw: list[Finding] = []
     inline_skips: list[Finding] = []
@@ -168,7 +169,7 @@ def _environment(
                 path=_path_in_stack(stack, outcome.resource),
                 message=outcome.message,
                 fix=rule.fix,
-                file=_rel(stack.path),
+                file=rel_path(stack.path),
                 line=_line_of(stack, outcome.resource.name) if outcome.resource else 1,
             )
         )
@@ -209,19 +210,11 @@ def _environment(
                 path=", ".join(skip.resources) or "*",
                 message=f"{env_file}: policy.skips[{i}] ({skip.check}) matches nothing; the check passes or the resources moved",
                 fix=f"remove policy.skips[{i}] from {env_file}",
-                file=_rel(env_file),
+                file=rel_path(env_file),
                 line=1,
             )
         )
     return findings, list(results.values())
-
-
-def _rel(path: Path) -> str:
-    """A path relative to the working directory (the repository root in CI), as SARIF wants it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _declared(finding: Finding, skips: list[PolicySkip], used: set[int]) -> PolicySkip | None:
@@ -260,7 +253,7 @@ def _checkov_finding(env: Environment, stack: Stack, result: checkov.CheckovResu
         path=_path_in_stack(stack, resource) if resource else result.resource,
         message=result.name,
         fix=result.guideline or f"see checkov's {result.check_id}",
-        file=_rel(stack.path),
+        file=rel_path(stack.path),
         line=result.lines[0] or 1,
     )
 

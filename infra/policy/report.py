@@ -10,8 +10,8 @@ from typing import Any
 from rich.table import Table
 
 from infra.policy import Finding, PolicyReport
+from infra.render import MARKDOWN_LIMIT, md_cell
 
-MARKDOWN_LIMIT = 65_536  # GitHub's comment limit
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note"}
 STATUS_LABEL = {"skipped": "skipped (declared)", "not_applicable": "not applicable"}
@@ -75,10 +75,6 @@ def tables(report: PolicyReport) -> list[Table]:
     return out
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(report: PolicyReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     failures = report.failures
     head = "### ✅ Policy: passed" if report.ok else f"### ❌ Policy: {len(failures)} failure{'s' if len(failures) != 1 else ''}"
@@ -103,7 +99,7 @@ def markdown(report: PolicyReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         "| check | status | where | reason |",
         "|---|---|---|---|",
         *[
-            f"| {check} | {STATUS_LABEL[status]} | {'<br>'.join(f'`{_cell(w)}`' for w in where)} | {_cell(reason)} |"
+            f"| {check} | {STATUS_LABEL[status]} | {'<br>'.join(f'`{md_cell(w)}`' for w in where)} | {md_cell(reason)} |"
             for check, status, reason, where in exception_groups(report)
         ],
     ]
@@ -117,7 +113,7 @@ def markdown(report: PolicyReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         budget = limit - len(text) - len(tail) - 200
         shown = 0
         for f in failures:
-            row = f"\n| {f.check} | {f.severity} | `{_cell(_where(f))}` | {_cell(f.message)} | {_cell(f.fix)} |"
+            row = f"\n| {f.check} | {f.severity} | `{md_cell(_where(f))}` | {md_cell(f.message)} | {md_cell(f.fix)} |"
             if len(row) > budget:
                 break
             text += row

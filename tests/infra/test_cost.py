@@ -246,8 +246,9 @@ def test_diff_of_two_snapshots_keys_by_address_and_item(
     _edit_stack(head, "staging", more_gpus)
     base_report = estimate(synth_out, env_dir, ["staging"])
     head_report = estimate(head, env_dir, ["staging"])
-    d = cost_diff.diff(base_report, head_report, max_increase={"staging": 25})
+    d = cost_diff.diff(base_report, head_report)
     (env,) = d.envs
+    assert env.max_increase_pct == 25  # staging.yaml's budget.max_increase_pct
     # a floor of 3 always-on g6.xlarge spot nodes: 3 × 730 h, of which the declared 200 h were counted before
     spot_rate = price("ec2/g6.xlarge") * price("spot/ec2")
     disks = 100 * price("ebs/gp3")  # the group's 100 GB volumes, for the added node-hours
@@ -256,7 +257,7 @@ def test_diff_of_two_snapshots_keys_by_address_and_item(
     by_item = {i.item: i for i in env.items}
     assert by_item["node-hours:floor"].change == "added"
     assert by_item["node-hours:above"].change == "removed"  # 200 h declared is now below the floor
-    assert env.increase_exceeded == (env.pct is not None and env.pct > 25)
+    assert env.pct is not None and env.pct > 25 and env.increase_exceeded
     text = cost_diff.markdown(d)
     assert text.startswith("### ") and f"{env.delta:,.2f}" in text.replace("+$", "").replace("$", "")
     # the CLI: staging's max_increase_pct is 25; this change raises it far more: exit 1

@@ -15,7 +15,7 @@ ENVS ?=
 MODELS ?= artifacts/models
 PORT ?= 8080
 
-.PHONY: help install demo validate synth summary policy cost cost-diff tco check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy train serve load-test all clean
+.PHONY: help install demo validate synth summary policy cost cost-diff tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy train serve load-test all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,10 +40,12 @@ node_modules/.bin/cdktf: package.json package-lock.json
 
 install: $(BIN)/infra .venv-checkov/bin/checkov node_modules/.bin/cdktf ## create .venv and .venv-checkov (pinned Python packages) and node_modules (pinned cdktf CLI)
 
-demo: install ## synthesize every environment offline, print a summary of each, the policy gate, then the cost estimate
+demo: install ## synthesize every environment offline: summaries, policy gate, cost, and a review (working tree vs HEAD, or the built-in example change)
 	$(BIN)/infra synth
 	$(BIN)/infra policy
 	$(BIN)/infra cost
+	@if [ -n "$$(git status --porcelain -- environments stacks charts main.py cdktf.json 2>/dev/null)" ]; then \
+		$(BIN)/infra review --base HEAD; else $(BIN)/infra review --example; fi
 
 validate: $(BIN)/infra ## validate the environment files (no synth)
 	$(BIN)/infra validate
@@ -62,6 +64,12 @@ cost: synth ## monthly cost per environment (table); exit 1 when an estimate cro
 
 cost-diff: synth ## cost change against BASE (a git ref, default origin/main) as Markdown; exit 1 above budget.max_increase_pct
 	$(BIN)/infra cost diff $(ENVS) --base $(or $(BASE),origin/main) --format markdown
+
+review: synth .venv-checkov/bin/checkov ## review the working tree against BASE (a git ref, default HEAD): changes, replacements, moves, permissions, policy, cost, parity; full report in reports/review.md
+	$(BIN)/infra review --base $(or $(BASE),HEAD) $(ENVS)
+
+parity: synth ## structural differences staging → production (A=, B= for others); exit 1 on one the environment files do not declare
+	$(BIN)/infra parity $(or $(A),staging) $(or $(B),production)
 
 tco: synth ## 5-year TCO, cloud against on-prem GPU servers: reports/tco.{md,html,json} and PNG charts
 	$(BIN)/infra tco
@@ -90,12 +98,13 @@ format: $(BIN)/infra ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## synth time/memory vs `cdktf synth`; model-server latency/throughput; policy gate wall time; cost pricing throughput
+bench: install ## synth time/memory vs `cdktf synth`; model-server latency/throughput; policy gate wall time; cost pricing throughput; review of 3 vs 12 environments
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_app.py
 	$(BIN)/infra synth
 	$(BIN)/python benchmarks/bench_policy.py
 	$(BIN)/python benchmarks/bench_cost.py
+	$(BIN)/python benchmarks/bench_review.py
 
 docs: $(BIN)/infra ## regenerate docs/environments.md and docs/environment.schema.json from the schema
 	$(BIN)/python -m infra.docs
@@ -103,8 +112,11 @@ docs: $(BIN)/infra ## regenerate docs/environments.md and docs/environment.schem
 snapshots: $(BIN)/infra ## rewrite the per-environment snapshots after a reviewed change
 	UPDATE_SNAPSHOTS=1 $(BIN)/pytest tests/stacks/test_snapshots.py -q
 
-plan: install ## cdktf diff ENV=<env> (needs cloud credentials: CI)
-	cdktf diff $(ENV)
+plan: synth ## infra plan ENV=<env>: the bundled engine's plan as a review report, plan.json per stack (needs cloud credentials: CI)
+	$(BIN)/infra plan $(ENV)
+
+drift: synth ## infra drift ENV=<env>: refresh-only plan; exit 1 on drift (needs cloud credentials: CI)
+	$(BIN)/infra drift $(ENV)
 
 deploy: install ## cdktf deploy ENV=<env> and its workloads stack (needs cloud credentials: CI)
 	cdktf deploy '$(ENV){,-workloads}' --auto-approve

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -234,6 +234,194 @@ def tco(
     err.print("wrote " + ", ".join(str(p) for p in files.values()), highlight=False)
 
 
+ReportDirOpt = Annotated[Path, typer.Option("--report-dir", help="Where the full report (review.md, review.json) goes.")]
+
+
+@app.command()
+def review(
+    envs: Annotated[list[str] | None, typer.Argument(help="Environments to review (default: all).", show_default=False)] = None,
+    base: Annotated[str | None, typer.Option("--base", help="git ref to compare with (synthesized in a temporary worktree).")] = None,
+    head: Annotated[str | None, typer.Option("--head", help="git ref to review (default: the working tree).")] = None,
+    base_outdir: Annotated[Path | None, typer.Option("--base-outdir", help="An existing synth output as the base.")] = None,
+    base_env_dir: Annotated[Path | None, typer.Option("--base-env-dir", help="The base's environment files (with --base-outdir).")] = None,
+    outdir: OutdirOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+    plan: Annotated[
+        list[str] | None,
+        typer.Option("--plan", help="STACK=PLAN.json: use a real `terraform show -json` plan for that stack.", show_default=False),
+    ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option("--skip", help="Leave out a check: policy, cost or parity (repeatable).", show_default=False)
+    ] = None,
+    example: Annotated[bool, typer.Option("--example", help="Review the built-in example change against the working tree.")] = False,
+    fmt: FormatOpt = Format.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the Markdown (comment-sized) or JSON here.")] = None,
+    report_dir: ReportDirOpt = Path("reports"),
+) -> None:
+    """What a change does to each environment: created, changed, destroyed, replaced and moved
+    resources, permissions, backend/provider/environment-file changes, policy, cost and parity.
+    Exit 1 on a blocking finding (a stateful resource destroyed or replaced in a protected
+    environment, a new policy failure, a cost rise above its limit, an undeclared parity difference)."""
+    from infra import review as review_mod
+    from infra.review import report as review_report
+    from infra.synth import synth_ref, synthesize
+
+    checks = tuple(c for c in review_mod.CHECKS if c not in (skip or []))
+    unknown = [c for c in skip or [] if c not in review_mod.CHECKS]
+    if unknown:
+        raise InfraError(f"--skip {', '.join(unknown)}: one of {', '.join(review_mod.CHECKS)}")
+    if example:
+        if base or head or base_outdir:
+            raise InfraError("--example reviews a built-in change against the working tree; it takes no --base/--head")
+        from infra.review.example import example_change
+
+        with example_change(env_dir) as (head_out, head_envs, what):
+            base_out = synthesize(outdir, env_dir=env_dir).outdir
+            result = review_mod.review(
+                base_out, env_dir, head_out, head_envs, names=envs or None, checks=checks, base_label="working tree", head_label=what
+            )
+            _review_output(result, fmt, output, report_dir, review_report)
+        return
+    if (base is None) == (base_outdir is None):
+        raise InfraError("infra review needs exactly one of --base REF or --base-outdir DIR (or --example)")
+    cache_dir = None
+    if base is not None:
+        base_out, base_envs = synth_ref(base)
+        base_label, cache_dir = base, base_out.parent
+    else:
+        assert base_outdir is not None
+        base_out, base_envs, base_label = base_outdir, base_env_dir or env_dir, str(base_outdir)
+    if head is not None:
+        head_out, head_envs = synth_ref(head)
+        head_label = head
+    else:
+        head_out = synthesize(outdir, env_dir=env_dir).outdir  # skipped when no input changed
+        head_envs, head_label = env_dir, "working tree"
+    result = review_mod.review(
+        base_out,
+        base_envs,
+        head_out,
+        head_envs,
+        names=envs or None,
+        plans=_plans(plan or []),
+        checks=checks,
+        base_label=base_label,
+        head_label=head_label,
+        cache_dir=cache_dir,
+    )
+    _review_output(result, fmt, output, report_dir, review_report)
+
+
+def _review_output(result: Any, fmt: Format, output: Path | None, report_dir: Path, review_report: Any) -> None:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    full = report_dir / "review.md"
+    full.write_text(review_report.markdown(result, limit=None, full_report=str(full)))
+    (report_dir / "review.json").write_text(review_report.to_json(result) + "\n")
+    if fmt is Format.json:
+        _emit(review_report.to_json(result), output)
+    elif fmt is Format.markdown or output is not None:
+        _emit(review_report.markdown(result, full_report=str(full)), output)
+    else:
+        for table in review_report.tables(result):
+            out.print(table)
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False)
+    for reason in result.blocking:
+        err.print(f"[red]blocking:[/red] {reason}", highlight=False)
+    err.print(f"full report: {full} and {report_dir / 'review.json'}", highlight=False)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def parity(
+    env_a: Annotated[str, typer.Argument(help="The environment that should be mirrored (e.g. staging).")],
+    env_b: Annotated[str, typer.Argument(help="The environment to compare with it (e.g. production).")],
+    outdir: OutdirOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+    fmt: FormatOpt = Format.table,
+    all_rows: Annotated[bool, typer.Option("--all", help="List the explained differences too (table format).")] = False,
+) -> None:
+    """Every structural difference between two environments; exit 1 on one the environment files
+    do not declare (it names the resource and the attribute)."""
+    from infra import parity as parity_mod
+    from infra.synth import DEFAULT_OUTDIR
+
+    envs = load_environments(env_dir)
+    for name in (env_a, env_b):
+        if name not in envs:
+            raise InfraError(f"no environment named {name!r}; one of {', '.join(envs)}")
+    result = parity_mod.compare(outdir or DEFAULT_OUTDIR, envs[env_a], envs[env_b])
+    if fmt is Format.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    elif fmt is Format.markdown:
+        print(parity_mod.markdown(result))
+    else:
+        table = Table("resource", "attribute", env_a, env_b, "explained by", title=f"parity {env_a} → {env_b}", title_justify="left")
+        for d in sorted(result.differences, key=lambda d: (d.explained, d.resource, d.attribute)):
+            if d.explained and not all_rows:
+                continue
+            a = "–" if d.kind == "only-in-b" else str(d.a) if d.kind == "attribute" else "present"
+            b = "–" if d.kind == "only-in-a" else str(d.b) if d.kind == "attribute" else "present"
+            table.add_row(d.resource, d.attribute or "(resource)", a[:60], b[:60], ", ".join(d.explained_by) or "[red]not declared[/red]")
+        out.print(table)
+    state = "[green]ok[/green]" if result.ok else f"[red]{len(result.unexplained)} undeclared difference(s)[/red]"
+    err.print(
+        f"parity {env_a} → {env_b}: {state}; {len(result.differences)} difference(s) over {result.mapped} mapped resources", highlight=False
+    )
+    if not result.ok:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _engine(env: str, outdir: Path | None, env_dir: Path, fmt: Format, output: Path | None, drift: bool) -> None:
+    from infra import engine
+    from infra.review import report as review_report
+    from infra.synth import DEFAULT_OUTDIR
+
+    result, files = engine.plan(outdir or DEFAULT_OUTDIR, env, env_dir, drift=drift)
+    er = result.envs[0]
+    if fmt is Format.json:
+        _emit(review_report.to_json(result), output)
+    elif fmt is Format.markdown or output is not None:
+        _emit(review_report.markdown(result, full_report=str(next(iter(files.values())))), output)
+    else:
+        for table in review_report.tables(result):
+            out.print(table)
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False)
+    err.print("plan JSON: " + ", ".join(str(p) for p in files.values()), highlight=False)
+    if er.state == "changed":
+        err.print(f"[yellow]{'drift' if drift else 'changes'}[/yellow] in {env}: {len(er.changes)} resource(s)", highlight=False)
+        raise typer.Exit(EXIT_FINDINGS)
+    err.print(f"[green]no {'drift' if drift else 'changes'}[/green] in {env}", highlight=False)
+
+
+@app.command("plan")
+def plan_cmd(
+    env: Annotated[str, typer.Argument(help="Environment to plan (its stacks in --outdir).")],
+    outdir: OutdirOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+    fmt: FormatOpt = Format.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+) -> None:
+    """terraform init + plan -detailed-exitcode over ENV's stacks with the bundled engine; exit 1 when
+    changes are pending, 0 when none (needs the providers and credentials the stacks use)."""
+    _engine(env, outdir, env_dir, fmt, output, drift=False)
+
+
+@app.command()
+def drift(
+    env: Annotated[str, typer.Argument(help="Environment to check (its stacks in --outdir).")],
+    outdir: OutdirOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+    fmt: FormatOpt = Format.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+) -> None:
+    """A refresh-only plan over ENV's stacks: exit 1 when the real infrastructure (or an output) no
+    longer matches the state, 0 when it does."""
+    _engine(env, outdir, env_dir, fmt, output, drift=True)
+
+
 def _plans(specs: list[str]) -> dict[str, Path]:
     plans = {}
     for spec in specs:
@@ -256,11 +444,12 @@ def _cost_diff(
 ) -> None:
     from infra.cost import diff as cost_diff
     from infra.cost import estimate
+    from infra.synth import synth_ref
 
     if (base is None) == (base_outdir is None):
         raise InfraError("infra cost diff needs exactly one of --base REF or --base-outdir DIR")
     if base is not None:
-        base_out, base_envs = cost_diff.synth_ref(base)
+        base_out, base_envs = synth_ref(base)
         label = base
     else:
         assert base_outdir is not None

@@ -16,13 +16,15 @@ import importlib.metadata
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from environments.loader import ENV_DIR, environment_files, load_environments
-from infra.errors import SynthError
+from infra.errors import InfraError, SynthError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTDIR = ROOT / "cdktf.out"
@@ -34,6 +36,7 @@ INPUT_FILES = ("cdktf.json", "main.py", "app/__init__.py", "app/k8s.py")
 INPUT_TREES = ("charts",)  # every file below them
 PACKAGES = ("cdktf", "constructs", "jsii", "cdktf-cdktf-provider-aws", "cdktf-cdktf-provider-google", "cdktf-cdktf-provider-helm")
 # what Terraform and the cdktf CLI leave in a stack's directory and a re-synth must keep
+BASE_CACHE = Path(".infra-cache") / "base"  # below the repository; $INFRA_CACHE_DIR moves it
 WORKING_FILES = (".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup", "plan")
 
 
@@ -130,3 +133,61 @@ def list_stacks(outdir: Path) -> list[str]:
 
 def stack_json_path(outdir: Path, stack: str) -> Path:
     return outdir / "stacks" / stack / "cdk.tf.json"
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def ref_inputs_hash(ref: str, repo: Path) -> tuple[str, str]:
+    """(commit, digest of that commit's synth inputs and of the installed cdktf/provider versions)."""
+    try:
+        sha = _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}").strip()
+    except subprocess.CalledProcessError as exc:
+        raise InfraError(f"{ref}: not a commit of {repo} ({exc.stderr.strip()})") from None
+    paths = [*INPUT_DIRS, *INPUT_FILES, *INPUT_TREES, "infra/synth.py"]
+    digest = hashlib.sha256(_git(repo, "ls-tree", "-r", sha, "--", *paths).encode())
+    for pkg in PACKAGES:
+        try:
+            digest.update(f"{pkg}=={importlib.metadata.version(pkg)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{pkg} missing".encode())
+    return sha, digest.hexdigest()
+
+
+def base_cache_root(repo: Path) -> Path:
+    return Path(os.environ["INFRA_CACHE_DIR"]) if os.environ.get("INFRA_CACHE_DIR") else repo / BASE_CACHE
+
+
+def synth_ref(ref: str, repo: Path | None = None) -> tuple[Path, Path]:
+    """Synthesize git ``ref`` in a temporary worktree (the checkout is never touched); return
+    (outdir, env_dir). Cached by the hash of the ref's synth inputs, so commits that differ only in
+    docs or tooling share one synth, and a second review of the same base is fast."""
+    repo = (repo or Path.cwd()).resolve()
+    sha, key = ref_inputs_hash(ref, repo)
+    cached = base_cache_root(repo) / key[:24]
+    if _is_complete(cached / "cdktf.out"):
+        return cached / "cdktf.out", cached / "environments"
+    with tempfile.TemporaryDirectory(prefix="infra-base-") as tmp:
+        worktree = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(worktree), sha], cwd=repo, check=True, capture_output=True)
+        try:
+            outdir = Path(tmp) / "cdktf.out"
+            code = (
+                "import sys; sys.path.insert(0, sys.argv[1]); from infra.cli import main; "
+                "sys.exit(main(['synth', '--force', '--outdir', sys.argv[2], '--env-dir', sys.argv[1] + '/environments', '--format', 'json']))"
+            )
+            proc = subprocess.run([sys.executable, "-c", code, str(worktree), str(outdir)], cwd=worktree, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise InfraError(f"{ref}: synthesizing {sha[:12]} failed:\n{proc.stderr.strip()[-2000:]}")
+            staging = cached.with_name(cached.name + ".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            shutil.copytree(outdir, staging / "cdktf.out")
+            shutil.copytree(worktree / "environments", staging / "environments")
+            (staging / "commit").write_text(sha + "\n")
+            shutil.rmtree(cached, ignore_errors=True)
+            staging.rename(cached)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=repo, capture_output=True)
+    return cached / "cdktf.out", cached / "environments"

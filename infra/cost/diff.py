@@ -1,27 +1,17 @@
 """Cost diff between two snapshots (base and head), keyed by resource address and cost item.
 
-The base is either an existing synth output (``--base-outdir``) or a git ref, synthesized in a
-temporary worktree so that the user's checkout is never touched (cached by commit under
-``.infra-cache/``).
+The base is either an existing synth output (``--base-outdir``) or a git ref, synthesized by
+:func:`infra.synth.synth_ref` in a temporary worktree (the user's checkout is never touched).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from infra.cost.model import CostReport, EnvCost
 from infra.cost.report import usd
-from infra.errors import InfraError
 from infra.render import MARKDOWN_LIMIT, md_cell
-
-CACHE_DIR = Path(".infra-cache") / "base"  # below the repository; $INFRA_CACHE_DIR moves it
 
 
 @dataclass(frozen=True)
@@ -210,40 +200,3 @@ def markdown(d: CostDiff, *, limit: int = MARKDOWN_LIMIT) -> str:
     if left_out:
         text += note.format(n=left_out, limit=limit)
     return text
-
-
-def synth_ref(ref: str, repo: Path | None = None) -> tuple[Path, Path]:
-    """Synthesize git ``ref`` in a temporary worktree; return (outdir, env_dir), cached by commit."""
-    repo = repo or Path.cwd()
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except subprocess.CalledProcessError as exc:
-        raise InfraError(f"--base {ref}: not a commit of {repo} ({exc.stderr.strip()})") from None
-    cache_root = Path(os.environ["INFRA_CACHE_DIR"]) if os.environ.get("INFRA_CACHE_DIR") else repo / CACHE_DIR
-    cached = cache_root / sha
-    if (cached / "cdktf.out" / "manifest.json").exists():
-        return cached / "cdktf.out", cached / "environments"
-    with tempfile.TemporaryDirectory(prefix="infra-base-") as tmp:
-        worktree = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(worktree), sha], cwd=repo, check=True, capture_output=True)
-        try:
-            outdir = Path(tmp) / "cdktf.out"
-            code = (
-                "import sys; sys.path.insert(0, sys.argv[1]); from infra.cli import main; "
-                "sys.exit(main(['synth', '--force', '--outdir', sys.argv[2], '--env-dir', sys.argv[1] + '/environments', '--format', 'json']))"
-            )
-            proc = subprocess.run([sys.executable, "-c", code, str(worktree), str(outdir)], cwd=worktree, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise InfraError(f"--base {ref}: synthesizing {sha[:12]} failed:\n{proc.stderr.strip()[-2000:]}")
-            staging = cached.with_name(sha + ".tmp")
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-            shutil.copytree(outdir, staging / "cdktf.out")
-            shutil.copytree(worktree / "environments", staging / "environments")
-            shutil.rmtree(cached, ignore_errors=True)
-            staging.rename(cached)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=repo, capture_output=True)
-    return cached / "cdktf.out", cached / "environments"

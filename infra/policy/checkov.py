@@ -13,6 +13,7 @@ user's home is never read. Exceptions are declared in the environment files, now
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -69,6 +70,27 @@ def checkov_bin() -> Path:
     if found:
         return Path(found)
     raise CheckovError(f"checkov not found at {path}; run `make install` (creates .venv-checkov) or set CHECKOV_BIN")
+
+
+def available() -> bool:
+    try:
+        checkov_bin()
+    except CheckovError:
+        return False
+    return True
+
+
+def rules_fingerprint() -> str:
+    """What decides a policy report besides the stacks: the checkov install and our rule files."""
+    digest = hashlib.sha256()
+    if available():
+        digest.update(str(checkov_bin().resolve().parent.parent / "pyvenv.cfg").encode())
+        for req in sorted(ROOT.glob("requirements-checkov.txt")):
+            digest.update(req.read_bytes())
+    for f in sorted((ROOT / "infra" / "policy").glob("*")):
+        if f.is_file():
+            digest.update(f.name.encode() + f.read_bytes())
+    return digest.hexdigest()
 
 
 def version() -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -47,33 +47,83 @@ def test_cdktf_synth_writes_the_same_stacks(synth_out: Path, tmp_path: Path) -> 
         assert normalized(out / "stacks" / stack / "cdk.tf.json") == normalized(synth_out / "stacks" / stack / "cdk.tf.json")
 
 
-def test_cdktf_deploy_runs_through_the_bundled_engine(tmp_path: Path) -> None:
-    (tmp_path / "cdktf.json").write_text(json.dumps({"language": "python", "app": f"{sys.executable} app.py", "sendCrashReports": "false"}))
-    (tmp_path / "app.py").write_text(
-        textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(ROOT)!r})
-        import stacks  # prepares the bindings and Node
-        from cdktf import App, LocalBackend, TerraformOutput, TerraformResource, TerraformStack
+def _cdktf(cwd: Path, *args: str, version: str = "v1") -> subprocess.CompletedProcess[str]:
+    env = {**_cli_env(), "MODEL_VERSION": version}
+    return subprocess.run([str(CDKTF), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
 
-        app = App()
-        stack = TerraformStack(app, "staging")
-        LocalBackend(stack, path="terraform.tfstate")
-        model = TerraformResource(stack, "model", terraform_resource_type="terraform_data")
-        model.add_override("input", "model-v1")
-        TerraformOutput(stack, "model_output", value=model.get_string_attribute("output"))
-        app.synth()
-    """)
-    )
-    result = subprocess.run(
-        [str(CDKTF), "deploy", "staging", "--auto-approve"],
-        cwd=tmp_path,
-        env=_cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    state = json.loads((tmp_path / "cdktf.out" / "stacks" / "staging" / "terraform.tfstate").read_text())
+
+def test_example_stack_deploys_diffs_and_destroys_through_the_bundled_engine(tmp_path: Path) -> None:
+    """examples/engine: `cdktf deploy` (init, plan, apply), a second plan with no changes, `cdktf diff`
+    after a change, `cdktf destroy`, each checked in the engine's output and the state file."""
+    work = tmp_path / "engine"
+    shutil.copytree(ROOT / "examples" / "engine", work)
+    config = json.loads((work / "cdktf.json").read_text())
+    (work / "cdktf.json").write_text(json.dumps({**config, "app": f"{sys.executable} main.py"}))
+    (work / "main.py").write_text((work / "main.py").read_text().replace("Path(__file__).resolve().parents[2]", repr(str(ROOT))))
+    state_file = work / "cdktf.out" / "stacks" / "staging" / "terraform.tfstate"
+
+    deploy = _cdktf(work, "deploy", "staging", "--auto-approve")
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    state = json.loads(state_file.read_text())
     assert state["outputs"]["model_output"]["value"] == "model-v1"
+    assert sorted(r["name"] for r in state["resources"]) == ["endpoint", "model"]
+
+    again = _cdktf(work, "diff", "staging")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "No changes" in again.stdout
+
+    changed = _cdktf(work, "diff", "staging", version="v2")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "terraform_data.model (model) will be updated in-place" in changed.stdout
+    assert "terraform_data.endpoint (endpoint) must be replaced" in changed.stdout
+    assert json.loads(state_file.read_text())["serial"] == state["serial"]  # diff changed nothing
+
+    destroy = _cdktf(work, "destroy", "staging", "--auto-approve")
+    assert destroy.returncode == 0, destroy.stdout + destroy.stderr
+    assert json.loads(state_file.read_text())["resources"] == []
+
+
+def test_infra_plan_and_drift_on_the_example_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`infra plan ENV` / `infra drift ENV` with the bundled engine: pending changes exit 1, a clean state 0."""
+    import importlib.util
+
+    from infra import terraform
+    from infra.cli import main
+
+    spec = importlib.util.spec_from_file_location("engine_example", ROOT / "examples" / "engine" / "main.py")
+    assert spec and spec.loader
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = tmp_path / "cdktf.out"
+    monkeypatch.setenv("MODEL_VERSION", "v1")
+    example.build(str(out)).synth()
+    report = tmp_path / "plan.json"
+
+    assert main(["plan", "staging", "--outdir", str(out), "--format", "json", "-o", str(report)]) == 1
+    planned = json.loads(report.read_text())["environments"][0]
+    assert sorted((c["action"], c["address"], c["source"]) for c in planned["changes"]) == [
+        ("create", "terraform_data.endpoint", "plan"),
+        ("create", "terraform_data.model", "plan"),
+    ]
+    assert (out / "stacks" / "staging" / "plan.json").exists()
+    code, _, err = terraform.run("apply", ["-input=false", "-no-color", "plan.tfplan"], cwd=out / "stacks" / "staging")
+    assert code == 0, err
+    assert main(["plan", "staging", "--outdir", str(out)]) == 0
+    assert main(["drift", "staging", "--outdir", str(out)]) == 0
+
+    # drift: the state no longer matches what the resources say (edited outside Terraform)
+    state_path = out / "stacks" / "staging" / "terraform.tfstate"
+    state = json.loads(state_path.read_text())
+    state["outputs"]["model_output"]["value"] = "edited-by-hand"
+    state["serial"] += 1
+    state_path.write_text(json.dumps(state))
+    assert main(["drift", "staging", "--outdir", str(out), "--format", "json", "-o", str(report)]) == 1
+    drift = json.loads(report.read_text())
+    assert drift["environments"][0]["state"] == "changed"
+    assert "staging: output `model_output` update" in drift["notes"]
+
+    monkeypatch.setenv("MODEL_VERSION", "v2")
+    example.build(str(out)).synth()
+    assert main(["plan", "staging", "--outdir", str(out), "--format", "json", "-o", str(report)]) == 1
+    updates = {c["address"]: c["action"] for c in json.loads(report.read_text())["environments"][0]["changes"]}
+    assert updates == {"terraform_data.model": "update", "terraform_data.endpoint": "replace"}

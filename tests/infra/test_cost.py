@@ -328,17 +328,18 @@ def test_base_ref_is_synthesized_in_a_worktree_and_cached(tmp_path: Path, monkey
     """--base REF: the ref is synthesized in a temporary git worktree (the checkout untouched), then cached by commit."""
     import subprocess
 
+    from infra.synth import synth_ref
     from tests.conftest import ROOT, tree_digest
 
     monkeypatch.setenv("INFRA_CACHE_DIR", str(tmp_path / "cache"))
     before = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    outdir, env_dir = cost_diff.synth_ref("HEAD", ROOT)
+    outdir, env_dir = synth_ref("HEAD", ROOT)
     assert (outdir / "manifest.json").exists() and (env_dir / "production.yaml").exists()
     digest = tree_digest(outdir)
-    assert cost_diff.synth_ref("HEAD", ROOT) == (outdir, env_dir)  # cached: same place, not redone
+    assert synth_ref("HEAD", ROOT) == (outdir, env_dir)  # cached: same place, not redone
     assert tree_digest(outdir) == digest
     assert subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True).stdout == before
     assert subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True, check=True).stdout == worktrees
     with pytest.raises(Exception, match="not a commit"):
-        cost_diff.synth_ref("no-such-ref-anywhere", ROOT)
+        synth_ref("no-such-ref-anywhere", ROOT)

@@ -29,6 +29,7 @@ from typing import Any
 
 from environments.schema import Environment
 from infra.errors import InfraError
+from infra.render import md_cell
 from infra.review.diff import flatten
 from infra.tfjson import Resource, env_of, load_stacks
 
@@ -269,7 +270,7 @@ def _cidr(text: str) -> bool:
     return bool(re.fullmatch(r"[0-9a-fA-F:.]+/\d{1,3}", text))
 
 
-def _by_path(res: Resource, stack_resources: dict[str, Resource], env: str) -> dict[str, Any]:
+def _by_path(res: Resource, stack_resources: dict[str, Resource]) -> dict[str, Any]:
     """A resource's leaves with references shown as construct paths without the environment."""
 
     def sub(m: re.Match[str]) -> str:
@@ -306,8 +307,8 @@ def compare(outdir: Path, env_a: Environment, env_b: Environment) -> ParityResul
         return ()
 
     for rest in sorted(set(ra) & set(rb)):
-        fa = _by_path(ra[rest], by_addr_a, env_a.name)
-        fb = _by_path(rb[rest], by_addr_b, env_b.name)
+        fa = _by_path(ra[rest], by_addr_a)
+        fb = _by_path(rb[rest], by_addr_b)
         # an attribute named after the environment (a tag key holding the cluster name) is mapped
         # to the other environment's name for it
         mapped: dict[str, str] = {}
@@ -348,13 +349,11 @@ def markdown(result: ParityResult, *, limit: int = 200) -> str:
         a = "–" if d.kind == "only-in-b" else _short(d.a) if d.kind == "attribute" else "present"
         b = "–" if d.kind == "only-in-a" else _short(d.b) if d.kind == "attribute" else "present"
         why = ", ".join(f"`{p}`" for p in d.explained_by) if d.explained else "❌ **not declared**"
-        lines.append(f"| `{d.resource}` | {('`' + d.attribute + '`') if d.attribute else '(resource)'} | {_cell(a)} | {_cell(b)} | {why} |")
+        lines.append(
+            f"| `{d.resource}` | {('`' + d.attribute + '`') if d.attribute else '(resource)'} | {md_cell(a)} | {md_cell(b)} | {why} |"
+        )
     if len(rows) > limit:
         lines.append(
             f"\n{len(rows) - limit} more difference(s); `infra parity {result.env_a} {result.env_b} --format json` lists them all."
         )
     return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")

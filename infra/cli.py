@@ -361,8 +361,7 @@ def parity(
         for d in sorted(result.differences, key=lambda d: (d.explained, d.resource, d.attribute)):
             if d.explained and not all_rows:
                 continue
-            a = "–" if d.kind == "only-in-b" else str(d.a) if d.kind == "attribute" else "present"
-            b = "–" if d.kind == "only-in-a" else str(d.b) if d.kind == "attribute" else "present"
+            a, b = (str(v) for v in d.sides())
             table.add_row(d.resource, d.attribute or "(resource)", a[:60], b[:60], ", ".join(d.explained_by) or "[red]not declared[/red]")
         out.print(table)
     state = "[green]ok[/green]" if result.ok else f"[red]{len(result.unexplained)} undeclared difference(s)[/red]"

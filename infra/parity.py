@@ -59,6 +59,12 @@ class Difference:
     def key(self) -> tuple[str, str, str]:
         return (self.kind, self.resource, self.attribute)
 
+    def sides(self) -> tuple[Any, Any]:
+        """What each environment has: the value, ``present`` for a whole resource, ``–`` for nothing."""
+        if self.kind == "attribute":
+            return self.a, self.b
+        return ("present", "–") if self.kind == "only-in-a" else ("–", "present")
+
     def describe(self) -> str:
         if self.kind == "attribute":
             return f"{self.resource} ({self.type}) `{self.attribute}`: {_short(self.a)} vs {_short(self.b)}"
@@ -346,8 +352,7 @@ def markdown(result: ParityResult, *, limit: int = 200) -> str:
     if rows:
         lines += [f"| resource | attribute | {result.env_a} | {result.env_b} | explained by |", "|---|---|---|---|---|"]
     for d in rows[:limit]:
-        a = "–" if d.kind == "only-in-b" else _short(d.a) if d.kind == "attribute" else "present"
-        b = "–" if d.kind == "only-in-a" else _short(d.b) if d.kind == "attribute" else "present"
+        a, b = (_short(v) for v in d.sides())
         why = ", ".join(f"`{p}`" for p in d.explained_by) if d.explained else "❌ **not declared**"
         lines.append(
             f"| `{d.resource}` | {('`' + d.attribute + '`') if d.attribute else '(resource)'} | {md_cell(a)} | {md_cell(b)} | {why} |"

@@ -81,12 +81,10 @@ def available() -> bool:
 
 
 def rules_fingerprint() -> str:
-    """What decides a policy report besides the stacks: the checkov install and our rule files."""
-    digest = hashlib.sha256()
-    if available():
-        digest.update(str(checkov_bin().resolve().parent.parent / "pyvenv.cfg").encode())
-        for req in sorted(ROOT.glob("requirements-checkov.txt")):
-            digest.update(req.read_bytes())
+    """What decides a policy report besides the stacks: the pinned checkov and our rule files."""
+    digest = hashlib.sha256(f"checkov available: {available()}".encode())
+    for req in sorted(ROOT.glob("requirements-checkov.txt")):
+        digest.update(req.read_bytes())
     for f in sorted((ROOT / "infra" / "policy").glob("*")):
         if f.is_file():
             digest.update(f.name.encode() + f.read_bytes())

@@ -335,10 +335,9 @@ def _cost_delta(
     from infra.cost import diff as cost_diff
     from infra.cost import estimate
 
-    wanted = [e.env for e in result.envs]
     try:
-        head = estimate(head_out, head_env_dir, [n for n in wanted if n in head_envs and _present(result, n, "head")])
-        base = estimate(base_out, base_env_dir, [n for n in wanted if n in base_envs and _present(result, n, "base")])
+        head = estimate(head_out, head_env_dir, [e.env for e in result.envs if e.env in head_envs and e.state != "removed"])
+        base = estimate(base_out, base_env_dir, [e.env for e in result.envs if e.env in base_envs and e.state != "new"])
     except InfraError as exc:
         result.notes.append(f"cost delta not available: {exc}")
         return
@@ -354,11 +353,6 @@ def _cost_delta(
         if delta.increase_exceeded:
             er.cost_failing.append(f"cost: +{delta.pct:.1f}% a month is above budget.max_increase_pct ({delta.max_increase_pct:g}%)")
         er.cost_failing += [f"cost: {est:,.2f} USD/month crosses the {scope} budget of {bud:,.2f}" for scope, est, bud in delta.over_budget]
-
-
-def _present(result: Review, env: str, side: str) -> bool:
-    er = next(e for e in result.envs if e.env == env)
-    return er.state != ("new" if side == "base" else "removed")
 
 
 def _parity(

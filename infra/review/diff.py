@@ -110,10 +110,11 @@ def find_moves(removed: dict[str, Resource], added: dict[str, Resource]) -> dict
         for addr, res in removed.items():
             if addr in moves:
                 continue
-            candidates = by_key.get((res.type, _canonical(res.values, moves)), [])
+            key = (res.type, _canonical(res.values, moves))
+            candidates = by_key.get(key, [])
             if len(candidates) == 1:
                 moves[addr] = candidates[0]
-                by_key[(res.type, _canonical(res.values, moves))] = []
+                by_key[key] = []
                 found += 1
         if not found:
             return moves

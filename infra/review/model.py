@@ -47,10 +47,6 @@ class ResourceChange:
             return "moved"
         return {"create": "create", "delete": "destroy", "update": "update in place"}[self.action]
 
-    @property
-    def possible_replacement(self) -> list[AttrChange]:
-        return [a for a in self.attrs if a.forces.startswith("if ")]
-
     def moved_block(self) -> str:
         return f"moved {{\n  from = {self.moved_from}\n  to   = {self.address}\n}}" if self.moved_from else ""
 

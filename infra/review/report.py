@@ -176,8 +176,7 @@ def _sections(e: EnvReview, everything: bool) -> list[_Section]:
         shown = p.differences if everything else p.unexplained
         for d in sorted(shown, key=lambda d: (d.explained, d.resource, d.attribute)):
             why = ", ".join(f"`{x}`" for x in d.explained_by) if d.explained else "❌ not declared"
-            a = "–" if d.kind == "only-in-b" else _v(d.a, 40) if d.kind == "attribute" else "present"
-            b = "–" if d.kind == "only-in-a" else _v(d.b, 40) if d.kind == "attribute" else "present"
+            a, b = (_v(v, 40) for v in d.sides())
             rows.append(
                 f"| `{md_cell(d.resource)}` | {('`' + md_cell(d.attribute) + '`') if d.attribute else '(resource)'} | {a} | {b} | {why} |"
             )

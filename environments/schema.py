@@ -512,6 +512,28 @@ REQUIRED_TAGS = ("team", "cost-center")
 DERIVED_TAGS = ("environment", "project", "managed-by")
 
 
+WorkloadIdentityProvider = Annotated[
+    str, Field(pattern=r"^projects/\d+/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}$")
+]
+
+
+class Ci(Model):
+    """How GitHub Actions reaches this environment (docs/cicd.md). The roles themselves are derived:
+    ``<project>-<env>-github-deploy`` (the deploy job, trusted only from the GitHub Environment named
+    like this environment) and ``<project>-<env>-github-plan`` (read-only: pull-request reviews and
+    nightly drift); ``infra bootstrap`` creates them."""
+
+    # owner/name of the repository whose workflows may assume the roles
+    repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+/[A-Za-z0-9_.-]+$")]
+    # the branch that nightly drift checks run from (the repository's default branch)
+    default_branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")] = "main"
+    # a pull request's review runs a real read-only plan with the plan role
+    plan_in_review: bool = True
+    # Workload Identity Federation provider for the GCP deploy (full resource name; needs the
+    # project *number*); without it a GCP environment cannot be deployed from Actions
+    gcp_workload_identity_provider: WorkloadIdentityProvider | None = None
+
+
 class Environment(Model):
     name: EnvName
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,11}$")]
@@ -526,6 +548,7 @@ class Environment(Model):
     usage: Usage = Usage()
     serving: Serving | None = None
     policy: Policy = Policy()
+    ci: Ci | None = None
 
     @model_validator(mode="after")
     def _checks(self) -> Environment:
@@ -557,6 +580,8 @@ class Environment(Model):
             raise FieldError(("budget", "by_cloud"), f"split monthly_usd between {clouds}, e.g. {{aws: 900, gcp: 600}}")
         if self.serving:
             self._check_serving(self.serving)
+        if self.gcp and len(self.resource_name("deploy")) > 30:
+            raise FieldError("name", f"{self.resource_name('deploy')!r} is too long for a GCP service account id (30); shorten project or name")
         return self
 
     def _check_serving(self, serving: Serving) -> None:
@@ -656,6 +681,21 @@ class Environment(Model):
         """``<region>-docker.pkg.dev/<project>/<repository>``: the Artifact Registry repository's path."""
         assert self.gcp is not None
         return f"{self.gcp.region}-docker.pkg.dev/{self.gcp.project_id}/{self.resource_name(registry)}"
+
+    def github_role_name(self, purpose: Literal["deploy", "plan"]) -> str:
+        """The IAM role (AWS) a workflow assumes through OIDC: ``deploy`` or read-only ``plan``."""
+        return self.resource_name(f"github-{purpose}")
+
+    def github_role_arn(self, purpose: Literal["deploy", "plan"]) -> str | None:
+        if self.aws is None:
+            return None
+        return f"arn:aws:iam::{self.aws.account_id}:role/{self.github_role_name(purpose)}"
+
+    def gcp_service_account(self, purpose: Literal["deploy", "plan"]) -> str | None:
+        """The service account a workflow impersonates through Workload Identity Federation."""
+        if self.gcp is None:
+            return None
+        return f"{self.resource_name(purpose)}@{self.gcp.project_id}.iam.gserviceaccount.com"
 
     @property
     def state_key(self) -> str:

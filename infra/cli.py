@@ -522,3 +522,6 @@ def synth_app_main() -> int:
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+from infra import cli_cicd as _cli_cicd  # noqa: E402,F401  (registers the CI/CD verbs on `app`)

@@ -1,0 +1,144 @@
+"""``infra ci-matrix``: which environments a branch deploys, and which jobs a change needs.
+
+The one place that maps branches to environments (read from the environment files), printed as
+JSON for a workflow's ``strategy.matrix``. Changed paths decide which halves of the pipeline run:
+a change to the synth inputs or the tooling runs the infrastructure jobs, a change to the app runs
+the image jobs, a change to docs or tests alone runs neither (``ci.yml`` tests every push anyway).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from environments.loader import load_environments
+from environments.schema import Environment
+from infra.errors import InfraError
+from infra.synth import INPUT_DIRS, INPUT_FILES, INPUT_TREES
+
+# paths (globs) whose change needs the infrastructure jobs: the synth inputs, the tooling that
+# reviews and deploys them, and the pinned toolchain
+INFRA_PATHS = (
+    *(f"{d}/**" for d in (*INPUT_DIRS, *INPUT_TREES)),
+    *INPUT_FILES,
+    "infra/**",
+    "pyproject.toml",
+    "package.json",
+    "package-lock.json",
+    "requirements-checkov.txt",
+    ".github/workflows/deploy.yml",
+    ".github/workflows/review.yml",
+)
+# paths whose change needs the image jobs (build, test, push)
+APP_PATHS = ("app/**", "cloudbuild.yaml", ".github/workflows/deploy.yml")
+# paths that need neither (ci.yml still runs the tests on every push)
+QUIET_PATHS = ("docs/**", "*.md", "tests/**", "benchmarks/**", "LICENSE", ".gitignore", ".github/dependabot.yml")
+ZERO_SHA = "0" * 40
+
+
+def _match(path: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(path, p) or (p.endswith("/**") and path.startswith(p[:-2])) for p in patterns)
+
+
+@dataclass
+class Scope:
+    """What a set of changed paths needs; ``None`` paths means "unknown: assume everything"."""
+
+    infra: bool
+    app: bool
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+
+
+def classify(paths: list[str] | None) -> Scope:
+    if paths is None:
+        return Scope(True, True, {"infra": ["(changed files unknown)"], "app": ["(changed files unknown)"]})
+    scope = Scope(False, False, {"infra": [], "app": []})
+    for path in paths:
+        infra, app = _match(path, INFRA_PATHS), _match(path, APP_PATHS)
+        if not infra and not app and not _match(path, QUIET_PATHS):
+            infra = app = True  # unknown paths (Makefile, other workflows, .ci): run both, to be safe
+        if infra:
+            scope.infra = True
+            scope.reasons["infra"].append(path)
+        if app:
+            scope.app = True
+            scope.reasons["app"].append(path)
+    return scope
+
+
+def changed_since(rev: str, repo: Path) -> list[str] | None:
+    """Paths changed between ``rev`` and HEAD; ``None`` when ``rev`` is unknown (a new branch's
+    all-zero ``before``, a shallow clone without it): the caller then assumes everything changed."""
+    if not rev or rev == ZERO_SHA:
+        return None
+    proc = subprocess.run(["git", "-C", str(repo), "diff", "--name-only", f"{rev}...HEAD"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        return None
+    return [line for line in proc.stdout.splitlines() if line]
+
+
+def entry(env: Environment) -> dict[str, Any]:
+    """One matrix entry: everything a deploy/plan job needs about ``env``, derived from its file."""
+    ci = env.ci
+    return {
+        "env": env.name,
+        "branch": env.branch,
+        "requires_approval": env.requires_approval,
+        "promotes_to": env.promotes_to or "",
+        "clouds": [c for c in ("aws", "gcp") if getattr(env, c) is not None],
+        "aws_region": env.aws.region if env.aws else "",
+        "aws_deploy_role": env.github_role_arn("deploy") or "",
+        "aws_plan_role": env.github_role_arn("plan") or "",
+        "gcp_project": env.gcp.project_id if env.gcp else "",
+        "gcp_workload_identity_provider": (ci.gcp_workload_identity_provider or "") if ci else "",
+        "gcp_deploy_service_account": env.gcp_service_account("deploy") or "",
+        "gcp_plan_service_account": env.gcp_service_account("plan") or "",
+        "plan_in_review": bool(ci and ci.plan_in_review),
+        "registries": {cloud: [r.name for r in cfg.registries] for cloud, cfg in (("aws", env.aws), ("gcp", env.gcp)) if cfg is not None},
+    }
+
+
+def environments_for(branch: str | None, envs: dict[str, Environment]) -> list[Environment]:
+    if branch is None:
+        return list(envs.values())
+    branch = branch.removeprefix("refs/heads/")
+    return [e for e in envs.values() if e.branch == branch]
+
+
+def matrix(branch: str | None, paths: list[str] | None, env_dir: Path) -> dict[str, Any]:
+    """The JSON a workflow reads: ``matrix`` for ``strategy.matrix`` (``{"include": [...]}``),
+    ``envs``, and whether the infrastructure and image jobs are needed."""
+    envs = load_environments(env_dir)
+    check_branches(envs)
+    chosen = environments_for(branch, envs)  # a feature branch: no environment, an empty matrix
+    scope = classify(paths)
+    return {
+        "branch": branch or "",
+        "envs": [e.name for e in chosen],
+        "matrix": {"include": [entry(e) for e in chosen]},
+        "infra": scope.infra and bool(chosen),
+        "app": scope.app and bool(chosen),
+        "reasons": scope.reasons,
+    }
+
+
+def github_output(result: dict[str, Any]) -> str:
+    """``key=value`` lines for ``$GITHUB_OUTPUT`` (JSON values on one line; booleans as true/false)."""
+    lines = []
+    for key in ("envs", "matrix", "infra", "app"):
+        value = result[key]
+        lines.append(f"{key}={json.dumps(value, separators=(',', ':')) if not isinstance(value, bool) else str(value).lower()}")
+    return "\n".join(lines) + "\n"
+
+
+def check_branches(envs: dict[str, Environment]) -> None:
+    """Every environment follows its own branch (two environments on one branch would deploy together)."""
+    seen: dict[str, str] = {}
+    for env in envs.values():
+        if env.branch in seen:
+            raise InfraError(f"environments {seen[env.branch]!r} and {env.name!r} both follow branch {env.branch!r}; give each its own")
+        seen[env.branch] = env.name

@@ -1,0 +1,76 @@
+"""The CI/CD verbs of ``infra`` (registered on the same app as the others): ci-matrix, bootstrap,
+smoke, promote, deploy, cloudbuild. Imported by :mod:`infra.cli`; each imports its module lazily."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from environments.loader import ENV_DIR, load_environments
+from environments.schema import Environment
+from infra.cli import EnvDirOpt, Format, FormatOpt, app, err, out
+from infra.errors import InfraError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, env_dir: Path) -> Environment:
+    envs = load_environments(env_dir)
+    if name not in envs:
+        raise InfraError(f"no environment {name!r} in {env_dir}; one of {sorted(envs)}")
+    return envs[name]
+
+
+@app.command("ci-matrix")
+def ci_matrix(
+    branch: Annotated[
+        str | None, typer.Option("--branch", help="The branch pushed to, or a pull request's base (refs/heads/ allowed).")
+    ] = None,
+    changed_files: Annotated[
+        list[str] | None, typer.Option("--changed-files", help="A changed path (repeat); default: --since, else everything changed.")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Changed paths are those between this revision and HEAD.")] = None,
+    github_output: Annotated[
+        Path | None, typer.Option("--github-output", help="Also append envs=, matrix=, infra=, app= lines to this file ($GITHUB_OUTPUT).")
+    ] = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """The environments a branch deploys (from the environment files) as JSON for a workflow's
+    strategy.matrix, and whether the change needs the infrastructure and image jobs."""
+    from infra import ci_matrix as cm
+
+    paths: list[str] | None = list(changed_files) if changed_files else None
+    if paths is None and since:
+        paths = cm.changed_since(since, ROOT)
+    result = cm.matrix(branch, paths, env_dir)
+    print(json.dumps(result, indent=2))
+    if github_output is not None:
+        with github_output.open("a") as fh:
+            fh.write(cm.github_output(result))
+
+
+@app.command()
+def bootstrap(
+    env: Annotated[str, typer.Argument(help="Environment whose state and CI roles to create.")],
+    roles: Annotated[bool, typer.Option("--roles/--no-roles", help="Also the GitHub OIDC provider and the deploy/plan roles.")] = True,
+    fmt: FormatOpt = Format.table,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Create ENV's remote state (S3 or GCS bucket) and the GitHub OIDC deploy/plan roles with boto3;
+    idempotent, and it refuses (exit 1, nothing written) where it would have to weaken a setting."""
+    from rich.table import Table
+
+    from infra.bootstrap import bootstrap as run_bootstrap
+
+    result = run_bootstrap(_env(env, env_dir), roles=roles)
+    if fmt is Format.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    table = Table("what", "status", "detail", title=f"bootstrap {env}")
+    for step in result.steps:
+        table.add_row(step.what, step.status, step.detail)
+    out.print(table)
+    err.print("changed" if result.changed else "nothing to change", highlight=False)

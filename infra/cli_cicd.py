@@ -11,8 +11,8 @@ import typer
 
 from environments.loader import ENV_DIR, load_environments
 from environments.schema import Environment
-from infra.cli import EnvDirOpt, Format, FormatOpt, app, err, out
-from infra.errors import InfraError
+from infra.cli import EnvDirOpt, Format, FormatOpt, _emit, app, err, out
+from infra.errors import EXIT_FINDINGS, InfraError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,3 +74,55 @@ def bootstrap(
         table.add_row(step.what, step.status, step.detail)
     out.print(table)
     err.print("changed" if result.changed else "nothing to change", highlight=False)
+
+
+@app.command()
+def smoke(
+    env: Annotated[str, typer.Argument(help="Environment just deployed.")],
+    outdir: Annotated[Path | None, typer.Option("--outdir", help="Synth output (default: cdktf.out).")] = None,
+    record: Annotated[
+        Path | None, typer.Option("--record", help="Write the result (checks, commit, synth hash, image digests) here.")
+    ] = None,
+    health: Annotated[bool, typer.Option("--health/--no-health", help="GET /healthz on each function URL when reachable.")] = True,
+    commit: Annotated[str | None, typer.Option("--commit", help="The deployed commit (default: git HEAD).")] = None,
+    fmt: FormatOpt = Format.table,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Check with boto3 that what ENV's synthesized stacks declare exists and is healthy (EKS cluster
+    and node groups, ECR repositories and images, Lambda functions, URLs, /healthz); exit 1 on a
+    failed check, with what to roll back."""
+    from rich.table import Table
+
+    from infra.smoke import smoke as run_smoke
+    from infra.synth import DEFAULT_OUTDIR
+
+    environment = _env(env, env_dir)
+    report = run_smoke(environment, outdir or DEFAULT_OUTDIR, health=health, commit=commit)
+    if record is not None:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if fmt is Format.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    elif fmt is Format.markdown:
+        lines = [
+            f"### Smoke checks: {env} at `{report.commit[:12]}`",
+            "",
+            "| check | resource | result | detail |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {c.check} | `{c.resource}` | {'pass' if c.ok else 'skipped' if c.ok is None else '**FAIL**'} | {c.detail} |"
+            for c in report.checks
+        ]
+        _emit("\n".join(lines), None)
+    else:
+        table = Table("check", "resource", "result", "detail", title=f"smoke {env}")
+        for c in report.checks:
+            table.add_row(c.check, c.resource, "pass" if c.ok else "skipped" if c.ok is None else "[red]FAIL[/red]", c.detail)
+        out.print(table)
+    if not report.checks:
+        err.print(f"note: {env} declares nothing on AWS to check", highlight=False)
+    if not report.passed:
+        err.print(f"[red]smoke checks failed[/red]: {report.rollback(environment.branch)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FINDINGS)
+    err.print(f"[green]smoke checks passed[/green] for {env}", highlight=False)

@@ -1,0 +1,356 @@
+"""``infra smoke ENV``: after a deploy, check that what the stack declares exists and is healthy.
+
+The expected values come from the synthesized JSON (``cdktf.out/stacks/<env>*/cdk.tf.json``), never
+from a second list: the EKS cluster (ACTIVE, its version), each managed node group (ACTIVE, min/max,
+desired inside them, capacity type, instance types), each ECR repository (scan on push, immutable
+tags) and the images the environment declares (present in their repository), each Lambda function
+(Active, its reserved concurrency, its function URL's auth type), and ``/healthz`` of each function
+URL when it can be reached (signed with SigV4 for ``AWS_IAM`` URLs). The report names what to roll
+back when a check fails, and records the image digests that passed: ``infra promote`` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from environments.schema import Environment
+from infra.errors import InfraError
+from infra.tfjson import env_of, load_stacks
+
+REF = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.[a-z_]+\}")
+
+
+@dataclass
+class Check:
+    check: str  # eks-cluster, eks-node-group, ecr-repository, image, lambda, lambda-url, health
+    resource: str
+    ok: bool | None  # None: skipped (said why in detail)
+    detail: str = ""
+
+
+@dataclass
+class ImageEvidence:
+    field: str  # where the environment file pins it, e.g. aws.endpoints[0] or serving
+    repository: str
+    reference: str  # ":tag" or "@sha256:..."
+    digest: str | None  # the digest the registry resolves the reference to
+    passed: bool
+    running: str | None = None  # what the function reports it runs (Lambda's ResolvedImageUri), for the record
+
+
+@dataclass
+class SmokeReport:
+    env: str
+    commit: str
+    synth_hash: str
+    checked_at: str
+    checks: list[Check] = field(default_factory=list)
+    images: list[ImageEvidence] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.ok is False]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    def add(self, check: str, resource: str, ok: bool | None, detail: str = "") -> bool:
+        self.checks.append(Check(check, resource, ok, detail))
+        return ok is not False
+
+    def rollback(self, branch: str) -> str:
+        """What to do when a check failed: revert what this deploy applied."""
+        return (
+            f"roll back {self.env}: revert the merge on `{branch}` (`git revert -m 1 {self.commit[:12]}` and push; the deploy "
+            f"workflow applies the previous configuration), or re-run the last successful deploy of {self.env}. Failed: "
+            + "; ".join(f"{c.check} {c.resource}: {c.detail}" for c in self.failed)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+# --- what the stack declares ----------------------------------------------------------------------
+
+
+@dataclass
+class Expected:
+    cluster: dict[str, Any] | None = None
+    node_groups: list[dict[str, Any]] = field(default_factory=list)
+    repositories: list[dict[str, Any]] = field(default_factory=list)
+    functions: list[dict[str, Any]] = field(default_factory=list)  # with "url_auth" when it has a URL
+    region: str | None = None
+
+
+def _resources(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
+    return dict(doc.get("resource", {}).get(rtype, {}))
+
+
+def expected(outdir: Path, env: str) -> tuple[Expected, str]:
+    """What ``env``'s synthesized stacks declare on AWS, and their synth hash."""
+    from infra.review import synth_hash
+
+    stacks = [s for s in load_stacks(outdir) if env_of(s.name) == env]
+    if not stacks:
+        raise InfraError(f"{outdir}: no stack of environment {env!r}; run `make synth`")
+    exp = Expected()
+    for stack in stacks:
+        doc = json.loads(stack.path.read_text())
+        region = doc.get("provider", {}).get("aws", [{}])
+        if region and isinstance(region, list) and region[0].get("region"):
+            exp.region = exp.region or region[0]["region"]
+        repos = {rid: r["name"] for rid, r in _resources(doc, "aws_ecr_repository").items()}
+        clusters = _resources(doc, "aws_eks_cluster")
+        for cluster in clusters.values():
+            exp.cluster = {"name": cluster["name"], "version": cluster.get("version")}
+        for group in _resources(doc, "aws_eks_node_group").values():
+            scaling = group.get("scaling_config", {})
+            exp.node_groups.append(
+                {
+                    "name": group["node_group_name"],
+                    "min": scaling.get("min_size"),
+                    "max": scaling.get("max_size"),
+                    "capacity_type": group.get("capacity_type", "ON_DEMAND"),
+                    "instance_types": group.get("instance_types", []),
+                }
+            )
+        for repo in _resources(doc, "aws_ecr_repository").values():
+            exp.repositories.append(
+                {
+                    "name": repo["name"],
+                    "scan_on_push": bool(repo.get("image_scanning_configuration", {}).get("scan_on_push")),
+                    "mutability": repo.get("image_tag_mutability", "MUTABLE"),
+                }
+            )
+        functions = _resources(doc, "aws_lambda_function")
+        urls = {}
+        for url in _resources(doc, "aws_lambda_function_url").values():
+            m = REF.search(str(url.get("function_name", "")))
+            urls[m.group(2) if m else url.get("function_name")] = url.get("authorization_type", "NONE")
+        for fid, fn in functions.items():
+            image = str(fn.get("image_uri", ""))
+            m = REF.search(image)
+            repository = repos.get(m.group(2)) if m and m.group(1) == "aws_ecr_repository" else None
+            reference = image[m.end() :] if m else image
+            exp.functions.append(
+                {
+                    "name": fn["function_name"],
+                    "reserved_concurrency": fn.get("reserved_concurrent_executions"),
+                    "url_auth": urls.get(fid),
+                    "repository": repository,
+                    "reference": reference,
+                }
+            )
+    digest, _ = synth_hash(stacks)
+    return exp, digest
+
+
+# --- the checks -----------------------------------------------------------------------------------
+
+
+def _client(service: str, region: str | None) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=region)
+
+
+def _code(exc: Exception) -> str:
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+
+
+def _check_cluster(exp: Expected, report: SmokeReport) -> None:
+    from botocore.exceptions import ClientError
+
+    if exp.cluster is None:
+        return
+    eks = _client("eks", exp.region)
+    name = exp.cluster["name"]
+    try:
+        cluster = eks.describe_cluster(name=name)["cluster"]
+    except ClientError as exc:
+        report.add("eks-cluster", name, False, f"not found ({_code(exc)})")
+        for group in exp.node_groups:
+            report.add("eks-node-group", group["name"], False, "its cluster is missing")
+        return
+    problems = []
+    if cluster.get("status") != "ACTIVE":
+        problems.append(f"status {cluster.get('status')}, expected ACTIVE")
+    if exp.cluster["version"] and cluster.get("version") != exp.cluster["version"]:
+        problems.append(f"version {cluster.get('version')}, declared {exp.cluster['version']}")
+    report.add("eks-cluster", name, not problems, "; ".join(problems) or f"ACTIVE, {cluster.get('version')}")
+    for group in exp.node_groups:
+        try:
+            ng = eks.describe_nodegroup(clusterName=name, nodegroupName=group["name"])["nodegroup"]
+        except ClientError as exc:
+            report.add("eks-node-group", group["name"], False, f"not found ({_code(exc)})")
+            continue
+        sc = ng.get("scalingConfig", {})
+        problems = []
+        if ng.get("status") != "ACTIVE":
+            problems.append(f"status {ng.get('status')}, expected ACTIVE")
+        if (sc.get("minSize"), sc.get("maxSize")) != (group["min"], group["max"]):
+            problems.append(f"scaling {sc.get('minSize')}..{sc.get('maxSize')}, declared {group['min']}..{group['max']}")
+        desired = sc.get("desiredSize")
+        if desired is not None and group["min"] is not None and not group["min"] <= desired <= group["max"]:
+            problems.append(f"desired {desired} outside {group['min']}..{group['max']}")
+        if ng.get("capacityType", "ON_DEMAND") != group["capacity_type"]:
+            problems.append(f"capacity {ng.get('capacityType')}, declared {group['capacity_type']}")
+        if group["instance_types"] and sorted(ng.get("instanceTypes") or []) != sorted(group["instance_types"]):
+            problems.append(f"instance types {ng.get('instanceTypes')}, declared {group['instance_types']}")
+        detail = "; ".join(problems) or f"ACTIVE, {sc.get('minSize')}..{sc.get('maxSize')} (desired {desired})"
+        report.add("eks-node-group", group["name"], not problems, detail)
+
+
+def _check_repositories(exp: Expected, report: SmokeReport) -> None:
+    from botocore.exceptions import ClientError
+
+    if not exp.repositories:
+        return
+    ecr = _client("ecr", exp.region)
+    for repo in exp.repositories:
+        try:
+            found = ecr.describe_repositories(repositoryNames=[repo["name"]])["repositories"][0]
+        except ClientError as exc:
+            report.add("ecr-repository", repo["name"], False, f"not found ({_code(exc)})")
+            continue
+        problems = []
+        scan = bool(found.get("imageScanningConfiguration", {}).get("scanOnPush"))
+        if scan != repo["scan_on_push"]:
+            problems.append(f"scan on push {scan}, declared {repo['scan_on_push']}")
+        if found.get("imageTagMutability") != repo["mutability"]:
+            problems.append(f"tag mutability {found.get('imageTagMutability')}, declared {repo['mutability']}")
+        report.add("ecr-repository", repo["name"], not problems, "; ".join(problems) or "scan on push, immutable tags")
+
+
+def _image_digest(ecr: Any, repository: str, reference: str) -> tuple[str | None, str]:
+    from botocore.exceptions import ClientError
+
+    image_id = {"imageDigest": reference[1:]} if reference.startswith("@") else {"imageTag": reference.lstrip(":")}
+    try:
+        details = ecr.describe_images(repositoryName=repository, imageIds=[image_id])["imageDetails"]
+    except ClientError as exc:
+        return None, f"{repository}{reference} not in the registry ({_code(exc)})"
+    return (str(details[0]["imageDigest"]), "") if details else (None, f"{repository}{reference} not in the registry")
+
+
+def _check_functions(exp: Expected, report: SmokeReport, env: Environment, health: bool, timeout: float) -> None:
+    from botocore.exceptions import ClientError
+
+    if not exp.functions:
+        return
+    lam = _client("lambda", exp.region)
+    ecr = _client("ecr", exp.region)
+    fields = {ep.name: i for i, ep in enumerate(env.aws.endpoints)} if env.aws else {}
+    for fn in exp.functions:
+        name = fn["name"]
+        try:
+            got = lam.get_function(FunctionName=name)
+        except ClientError as exc:
+            report.add("lambda", name, False, f"not found ({_code(exc)})")
+            continue
+        config = got["Configuration"]
+        problems = []
+        if config.get("State", "Active") != "Active":
+            problems.append(f"state {config.get('State')} ({config.get('StateReason', '')})")
+        if config.get("LastUpdateStatus", "Successful") == "Failed":
+            problems.append(f"last update failed ({config.get('LastUpdateStatusReason', '')})")
+        reserved = got.get("Concurrency", {}).get("ReservedConcurrentExecutions")
+        if fn["reserved_concurrency"] is not None and reserved != fn["reserved_concurrency"]:
+            problems.append(f"reserved concurrency {reserved}, declared {fn['reserved_concurrency']}")
+        report.add("lambda", name, not problems, "; ".join(problems) or f"Active, reserved concurrency {reserved}")
+        url = None
+        if fn["url_auth"] is not None:
+            try:
+                url_config = lam.get_function_url_config(FunctionName=name)
+            except ClientError as exc:
+                report.add("lambda-url", name, False, f"no function URL ({_code(exc)})")
+            else:
+                url = url_config["FunctionUrl"]
+                auth = url_config.get("AuthType")
+                ok = auth == fn["url_auth"]
+                report.add("lambda-url", name, ok, f"auth {auth}" + ("" if ok else f", declared {fn['url_auth']}"))
+        # the image: in its repository, and the digest the function runs
+        if fn["repository"]:
+            digest, problem = _image_digest(ecr, fn["repository"], fn["reference"])
+            resolved = str(got.get("Code", {}).get("ResolvedImageUri", ""))
+            running = resolved.rpartition("@")[2] if "@" in resolved else None
+            ok = report.add("image", f"{fn['repository']}{fn['reference']}", digest is not None, problem or f"digest {digest}")
+            short = name.removeprefix(env.resource_name(""))
+            where = f"aws.endpoints[{fields[short]}]" if short in fields else f"lambda {name}"
+            report.images.append(ImageEvidence(where, fn["repository"], fn["reference"], digest, ok and not problems, running))
+        if health:
+            _health(url, fn["url_auth"], name, exp.region, report, timeout)
+
+
+def _health(url: str | None, auth: str | None, name: str, region: str | None, report: SmokeReport, timeout: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    if url is None:
+        return
+    target = url.rstrip("/") + "/healthz"
+    headers: dict[str, str] = {}
+    if auth == "AWS_IAM":
+        import boto3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        credentials = boto3.Session().get_credentials()
+        if credentials is None:
+            report.add("health", name, None, "skipped: no AWS credentials to sign the request")
+            return
+        request = AWSRequest(method="GET", url=target)
+        SigV4Auth(credentials.get_frozen_credentials(), "lambda", region or "us-east-1").add_auth(request)
+        headers = dict(request.headers.items())
+    try:
+        with urllib.request.urlopen(urllib.request.Request(target, headers=headers), timeout=timeout) as resp:
+            body = resp.read(2048).decode(errors="replace")
+            report.add("health", name, resp.status == 200, f"GET /healthz {resp.status} {body[:80]}")
+    except urllib.error.HTTPError as exc:
+        report.add("health", name, False, f"GET /healthz {exc.code}")
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        report.add("health", name, None, f"skipped: {target} not reachable from here ({getattr(exc, 'reason', exc)})")
+
+
+def _check_serving_image(env: Environment, exp: Expected, report: SmokeReport) -> None:
+    """The image the environment's Kubernetes service runs (its pin in the environment file) is in
+    the environment's ECR repository."""
+    if env.serving is None or env.aws is None or env.aws.cluster is None:
+        return
+    repository = env.resource_name(env.serving.registry)
+    digest, problem = _image_digest(_client("ecr", exp.region), repository, env.serving.image_ref)
+    ok = report.add("image", f"{repository}{env.serving.image_ref}", digest is not None, problem or f"digest {digest}")
+    report.images.append(ImageEvidence("serving", repository, env.serving.image_ref, digest, ok))
+
+
+def _commit() -> str:
+    proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else "unknown"
+
+
+def smoke(env: Environment, outdir: Path, *, health: bool = True, timeout: float = 10.0, commit: str | None = None) -> SmokeReport:
+    exp, digest = expected(outdir, env.name)
+    report = SmokeReport(env.name, commit or _commit(), digest, datetime.now(UTC).isoformat(timespec="seconds"))
+    _check_cluster(exp, report)
+    _check_repositories(exp, report)
+    _check_functions(exp, report, env, health, timeout)
+    _check_serving_image(env, exp, report)
+    return report
+
+
+def load_evidence(path: Path) -> dict[str, Any]:
+    """A smoke record written by ``infra smoke --record`` (the evidence ``infra promote`` reads)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InfraError(f"{path}: not a smoke record ({exc})") from None
+    if not isinstance(data, dict) or not {"env", "commit", "checks", "images", "passed"} <= set(data):
+        raise InfraError(f"{path}: not a smoke record (written by `infra smoke ENV --record FILE`)")
+    return data

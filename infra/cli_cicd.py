@@ -126,3 +126,39 @@ def smoke(
         err.print(f"[red]smoke checks failed[/red]: {report.rollback(environment.branch)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FINDINGS)
     err.print(f"[green]smoke checks passed[/green] for {env}", highlight=False)
+
+
+@app.command()
+def promote(
+    source: Annotated[str, typer.Option("--from", help="The environment whose images passed (e.g. dev).")],
+    target: Annotated[str, typer.Option("--to", help="The environment it promotes to (e.g. staging).")],
+    evidence: Annotated[Path, typer.Option("--evidence", help="The source's smoke record (infra smoke SOURCE --record FILE).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")] = False,
+    fmt: FormatOpt = Format.table,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Pin, by digest, the images that passed SOURCE's smoke checks into TARGET's environment file
+    (comments and order kept), and print the branch and pull-request text to open."""
+    from infra.promote import promote as run_promote
+    from infra.smoke import load_evidence
+
+    envs = load_environments(env_dir)
+    result = run_promote(source, target, load_evidence(evidence), env_dir, write=not dry_run)
+    text = result.pull_request(envs[target].branch if target in envs else target, envs[source].branch if source in envs else source)
+    if fmt is Format.json:
+        pins = [p.__dict__ for p in result.pins]
+        print(
+            json.dumps(
+                {"changed": result.changed, "branch": result.branch, "file": str(result.target_file), "pins": pins, "body": text}, indent=2
+            )
+        )
+        return
+    if not result.changed:
+        err.print(f"{target} already pins these digests; nothing to promote", highlight=False)
+        return
+    verb = "would pin" if dry_run else "pinned"
+    for pin in result.pins:
+        err.print(f"{verb} {pin.field}: {pin.target_before} → @{pin.digest}", highlight=False)
+    print(f"git switch -c {result.branch} && git commit -am 'Promote {source} images to {target}' && git push -u origin {result.branch}")
+    print(f"open a pull request into {envs[target].branch}:\n")
+    print(text)

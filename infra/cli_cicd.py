@@ -162,3 +162,30 @@ def promote(
     print(f"git switch -c {result.branch} && git commit -am 'Promote {source} images to {target}' && git push -u origin {result.branch}")
     print(f"open a pull request into {envs[target].branch}:\n")
     print(text)
+
+
+@app.command()
+def deploy(
+    env: Annotated[str, typer.Argument(help="Environment to deploy (its stacks in --outdir).")],
+    reviewed: Annotated[Path, typer.Option("--reviewed", help="review.json of the merged pull request (infra review --format json).")],
+    saved_plans: Annotated[Path | None, typer.Option("--saved-plans", help="Folder of <stack>.tfplan saved by the review's plan.")] = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", help="Synth output (default: cdktf.out).")] = None,
+    check_only: Annotated[bool, typer.Option("--check-only", help="Plan and compare; apply nothing.")] = False,
+    record: Annotated[Path | None, typer.Option("--record", help="Write what was applied here (JSON).")] = None,
+) -> None:
+    """Apply ENV exactly as reviewed: the synth hash must equal the review's, and the change set
+    (address and action, volatile attributes ignored) of the saved or new plan must be covered by
+    the reviewed one; exit 3 (nothing applied) when it is not: a new review and approval are needed."""
+    from infra.deploy import Reviewed
+    from infra.deploy import deploy as run_deploy
+    from infra.synth import DEFAULT_OUTDIR
+
+    result = run_deploy(outdir or DEFAULT_OUTDIR, env, Reviewed.load(reviewed, env), saved_plans=saved_plans, apply=not check_only)
+    for sr in result.stacks:
+        err.print(f"{sr.stack}: {sr.how}; {len(sr.applied)} change(s) {'compared' if check_only else 'applied'}", highlight=False)
+        for note in sr.notes:
+            err.print(f"  note: {note}", highlight=False)
+    if record is not None:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    print(json.dumps(result.to_dict(), indent=2))

@@ -67,8 +67,7 @@ def change_set(changes: list[ResourceChange] | list[dict[str, Any]]) -> dict[tup
     """``{(stack, address): action}``, dropping updates that change only volatile attributes."""
     out: dict[tuple[str, str], str] = {}
     for c in changes:
-        d = c if isinstance(c, dict) else {"stack": c.stack, "address": c.address, "type": c.type, "action": c.action,
-                                          "attrs": [a.to_dict() for a in c.attrs]}  # fmt: skip
+        d: dict[str, Any] = c if isinstance(c, dict) else c.to_dict()
         if d["action"] == "update" and d.get("attrs") and all(_is_volatile(d["type"], a["path"]) for a in d["attrs"]):
             continue
         out[(d["stack"], d["address"])] = d["action"]

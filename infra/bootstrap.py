@@ -375,8 +375,8 @@ class _GithubRoles:
 
 
 def _gcs_state(env: Environment, result: Result) -> None:
+    import google.cloud.storage as storage
     from google.api_core import exceptions
-    from google.cloud import storage
 
     assert env.gcp is not None, "a gcs backend needs the gcp section (the loader checks this)"
     client = storage.Client(project=env.gcp.project_id)

@@ -81,14 +81,18 @@ def changed_since(rev: str, repo: Path) -> list[str] | None:
     return [line for line in proc.stdout.splitlines() if line]
 
 
-def entry(env: Environment) -> dict[str, Any]:
+def entry(env: Environment, envs: dict[str, Environment]) -> dict[str, Any]:
     """One matrix entry: everything a deploy/plan job needs about ``env``, derived from its file."""
     ci = env.ci
+    source = next((e for e in envs.values() if e.promotes_to == env.name), None)
     return {
         "env": env.name,
         "branch": env.branch,
         "requires_approval": env.requires_approval,
         "promotes_to": env.promotes_to or "",
+        # the environment that promotes into this one: its last deploy is the evidence a promotion carries
+        "source_env": source.name if source else "",
+        "source_branch": source.branch if source else "",
         "clouds": [c for c in ("aws", "gcp") if getattr(env, c) is not None],
         "aws_region": env.aws.region if env.aws else "",
         "aws_deploy_role": env.github_role_arn("deploy") or "",
@@ -119,7 +123,7 @@ def matrix(branch: str | None, paths: list[str] | None, env_dir: Path) -> dict[s
     return {
         "branch": branch or "",
         "envs": [e.name for e in chosen],
-        "matrix": {"include": [entry(e) for e in chosen]},
+        "matrix": {"include": [entry(e, envs) for e in chosen]},
         "infra": scope.infra and bool(chosen),
         "app": scope.app and bool(chosen),
         "reasons": scope.reasons,

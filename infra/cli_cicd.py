@@ -189,3 +189,49 @@ def deploy(
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     print(json.dumps(result.to_dict(), indent=2))
+
+
+@app.command("promotion-check")
+def promotion_check(
+    target: Annotated[str, typer.Option("--to", help="The environment the pull request deploys.")],
+    evidence: Annotated[Path, typer.Option("--evidence", help="The source environment's smoke record from its last deploy.")],
+    head: Annotated[str, typer.Option("--head", help="The pull request's head commit.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the Markdown here.")] = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Whether a promotion pull request carries exactly what the source environment runs (its last
+    apply's commit and the digests that passed its smoke checks); exit 1 when it does not."""
+    from infra.promote import promotion_check as check
+    from infra.smoke import load_evidence
+
+    envs = load_environments(env_dir)
+    target_env = _env(target, env_dir)
+    source = next((e for e in envs.values() if e.promotes_to == target), None)
+    if source is None:
+        raise InfraError(f"nothing promotes into {target!r}")
+    exact, text = check(load_evidence(evidence), head, target_env, source)
+    _emit(text, output)
+    if not exact:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+cloudbuild_app = typer.Typer(no_args_is_help=True, help="Cloud Build: the GCP build of the app images (cloudbuild.yaml).")
+app.add_typer(cloudbuild_app, name="cloudbuild")
+
+
+@cloudbuild_app.command("submit")
+def cloudbuild_submit(
+    env: Annotated[str, typer.Argument(help="Environment whose Artifact Registry receives the images.")],
+    registry: Annotated[
+        str, typer.Option("--registry", help="Artifact Registry repository (by its name in the environment file).")
+    ] = "model-server",
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the build; exit 1 unless it succeeds.")] = False,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Upload the tracked files to the environment's Cloud Build bucket and start cloudbuild.yaml there
+    with the environment's substitutions (google-cloud-build client, REST)."""
+    from infra.cloudbuild import submit
+
+    result = submit(_env(env, env_dir), registry, wait=wait)
+    print(json.dumps(result.__dict__, indent=2))
+    err.print(f"build {result.build_id} started: {result.log_url}", highlight=False)

@@ -168,3 +168,42 @@ def promote(source_name: str, target_name: str, evidence: dict[str, Any], env_di
         path.write_text(original)
         raise
     return result
+
+
+def promotion_check(evidence: dict[str, Any], head_sha: str, target: Environment, source: Environment) -> tuple[bool, str]:
+    """Does the pull request into ``target`` carry exactly what ``source`` runs? Markdown for the
+    review comment: the source's last apply (commit, synth hash, smoke result) against the head."""
+    problems = []
+    commit = str(evidence.get("commit", ""))
+    if evidence.get("env") != source.name:
+        problems.append(f"the evidence is from {evidence.get('env')!r}, not {source.name!r}")
+    if not evidence.get("passed"):
+        problems.append(f"{source.name}'s last smoke checks failed")
+    if commit != head_sha:
+        problems.append(
+            f"{source.name} last applied `{commit[:12]}`, this pull request's head is `{head_sha[:12]}`: it carries commits {source.name} does not run"
+        )
+    passed = {i["digest"] for i in evidence.get("images", []) if i.get("passed") and i.get("digest")}
+    pins = []
+    if target.serving:
+        pins.append(("serving", target.serving.image_ref))
+    pins += [(f"aws.endpoints[{ep.name}]", ep.image_ref) for ep in (target.aws.endpoints if target.aws else [])]
+    for where, ref in pins:
+        if not ref.startswith("@"):
+            problems.append(
+                f"{target.name} {where} pins tag `{ref[1:]}`, not a digest (run `infra promote --from {source.name} --to {target.name}`)"
+            )
+        elif ref[1:] not in passed:
+            problems.append(f"{target.name} {where} pins `{ref[1:20]}…`, which did not pass in {source.name}")
+    lines = [
+        f"### Promotion {source.name} → {target.name}",
+        "",
+        f"{source.name}'s last apply: commit `{commit[:12]}`, synth hash `{str(evidence.get('synth_hash', ''))[:12]}`, "
+        f"smoke {'passed' if evidence.get('passed') else '**failed**'} ({evidence.get('checked_at', '?')}).",
+        "",
+    ]
+    if problems:
+        lines += [f"**{target.name} does not receive exactly what {source.name} runs:**", ""] + [f"- {p}" for p in problems]
+    else:
+        lines.append(f"{target.name} receives exactly what {source.name} runs: the same commit, and only image digests that passed there.")
+    return not problems, "\n".join(lines) + "\n"

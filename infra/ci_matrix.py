@@ -17,7 +17,6 @@ from typing import Any
 
 from environments.loader import load_environments
 from environments.schema import Environment
-from infra.errors import InfraError
 from infra.synth import INPUT_DIRS, INPUT_FILES, INPUT_TREES
 
 # paths (globs) whose change needs the infrastructure jobs: the synth inputs, the tooling that
@@ -116,8 +115,7 @@ def environments_for(branch: str | None, envs: dict[str, Environment]) -> list[E
 def matrix(branch: str | None, paths: list[str] | None, env_dir: Path) -> dict[str, Any]:
     """The JSON a workflow reads: ``matrix`` for ``strategy.matrix`` (``{"include": [...]}``),
     ``envs``, and whether the infrastructure and image jobs are needed."""
-    envs = load_environments(env_dir)
-    check_branches(envs)
+    envs = load_environments(env_dir)  # rejects two environments on one branch, naming the file
     chosen = environments_for(branch, envs)  # a feature branch: no environment, an empty matrix
     scope = classify(paths)
     return {
@@ -137,12 +135,3 @@ def github_output(result: dict[str, Any]) -> str:
         value = result[key]
         lines.append(f"{key}={json.dumps(value, separators=(',', ':')) if not isinstance(value, bool) else str(value).lower()}")
     return "\n".join(lines) + "\n"
-
-
-def check_branches(envs: dict[str, Environment]) -> None:
-    """Every environment follows its own branch (two environments on one branch would deploy together)."""
-    seen: dict[str, str] = {}
-    for env in envs.values():
-        if env.branch in seen:
-            raise InfraError(f"environments {seen[env.branch]!r} and {env.name!r} both follow branch {env.branch!r}; give each its own")
-        seen[env.branch] = env.name

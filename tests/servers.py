@@ -22,13 +22,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
+def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 30, cafile: Path | None = None) -> None:
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args} exited {proc.returncode}")
         try:
-            urllib.request.urlopen(url, timeout=1).read()
+            urllib.request.urlopen(url, timeout=1, context=context).read()
             return
         except OSError:
             time.sleep(0.1)
@@ -36,10 +39,10 @@ def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
 
 
 @contextmanager
-def process(args: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(args: list[str], url: str, env: dict[str, str] | None = None, cafile: Path | None = None) -> Iterator[None]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     try:
-        _wait(url, proc)
+        _wait(url, proc, cafile=cafile)
         yield
     finally:
         proc.terminate()
@@ -49,14 +52,48 @@ def process(args: list[str], url: str, env: dict[str, str] | None = None) -> Ite
             proc.kill()
 
 
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (PEM), so clients verify TLS to a local server."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1; yields its endpoint URL."""
+def moto_server(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """A moto server on 127.0.0.1 (HTTPS with ``tls=(cert, key)``); yields its endpoint URL."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     # AWS-managed policies (ReadOnlyAccess, AdministratorAccess) exist in a real account
     env = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    with process([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], f"{url}/moto-api/", env):
+    args = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    if tls:
+        args += ["--ssl-cert", str(tls[0]), "--ssl-key", str(tls[1])]
+    with process(args, f"{url}/moto-api/", env, cafile=tls[0] if tls else None):
         yield url
 
 

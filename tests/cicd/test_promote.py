@@ -106,3 +106,18 @@ def test_promote_cli(env_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (env_dir / "staging.yaml").read_text() != before
     record.write_text("{}")
     assert main(["promote", "--from", "dev", "--to", "staging", "--evidence", str(record), "--env-dir", str(env_dir)]) == 2
+
+
+def test_promotion_check_says_whether_the_target_gets_exactly_what_the_source_runs(env_dir: Path) -> None:
+    from infra.promote import promotion_check
+
+    envs = load_environments(env_dir)
+    head = evidence()["commit"]
+    exact, text = promotion_check(evidence(), head, envs["staging"], envs["dev"])
+    assert not exact and "pins tag `v1.0.0`, not a digest" in text  # staging still pins tags
+    promote("dev", "staging", evidence(), env_dir)
+    envs = load_environments(env_dir)
+    exact, text = promotion_check(evidence(), head, envs["staging"], envs["dev"])
+    assert exact and "receives exactly what dev runs" in text
+    exact, text = promotion_check(evidence(), "f" * 40, envs["staging"], envs["dev"])
+    assert not exact and "carries commits dev does not run" in text

@@ -15,7 +15,7 @@ ENVS ?=
 MODELS ?= artifacts/models
 PORT ?= 8080
 
-.PHONY: help install demo validate synth summary policy cost cost-diff tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy train serve load-test all clean
+.PHONY: help install demo validate synth summary policy cost cost-diff tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy ci-matrix bootstrap smoke promote train serve load-test all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -118,8 +118,20 @@ plan: synth ## infra plan ENV=<env>: the bundled engine's plan as a review repor
 drift: synth ## infra drift ENV=<env>: refresh-only plan; exit 1 on drift (needs cloud credentials: CI)
 	$(BIN)/infra drift $(ENV)
 
-deploy: install ## cdktf deploy ENV=<env> and its workloads stack (needs cloud credentials: CI)
+deploy: install ## cdktf deploy ENV=<env> and its workloads stack, unguarded (CI runs `infra deploy` against the merged pull request's review instead)
 	cdktf deploy '$(ENV){,-workloads}' --auto-approve
+
+ci-matrix: $(BIN)/infra ## the environments BRANCH= deploys (from the environment files) as the workflows' JSON matrix
+	$(BIN)/infra ci-matrix $(if $(BRANCH),--branch $(BRANCH),)
+
+bootstrap: $(BIN)/infra ## infra bootstrap ENV=<env>: state bucket + GitHub OIDC deploy/plan roles (idempotent; needs AWS credentials)
+	$(BIN)/infra bootstrap $(ENV)
+
+smoke: synth ## infra smoke ENV=<env>: check with boto3 what the stack declares exists and is healthy; exit 1 with what to roll back
+	$(BIN)/infra smoke $(ENV) --record reports/smoke-$(ENV).json
+
+promote: $(BIN)/infra ## infra promote FROM= TO= EVIDENCE=reports/smoke-<from>.json: pin the digests that passed into TO's file
+	$(BIN)/infra promote --from $(FROM) --to $(TO) --evidence $(or $(EVIDENCE),reports/smoke-$(FROM).json)
 
 train: $(BIN)/infra ## train the model on the bundled dataset into artifacts/models/<version> (MODELS=dir)
 	$(BIN)/python -m app.train --out $(MODELS)

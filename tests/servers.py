@@ -29,7 +29,7 @@ def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 30, cafile: 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited {proc.returncode}")
+            raise RuntimeError(f"{proc.args!r} exited {proc.returncode}")
         try:
             urllib.request.urlopen(url, timeout=1, context=context).read()
             return

@@ -581,7 +581,9 @@ class Environment(Model):
         if self.serving:
             self._check_serving(self.serving)
         if self.gcp and len(self.resource_name("deploy")) > 30:
-            raise FieldError("name", f"{self.resource_name('deploy')!r} is too long for a GCP service account id (30); shorten project or name")
+            raise FieldError(
+                "name", f"{self.resource_name('deploy')!r} is too long for a GCP service account id (30); shorten project or name"
+            )
         return self
 
     def _check_serving(self, serving: Serving) -> None:

@@ -101,7 +101,11 @@ def entry(env: Environment, envs: dict[str, Environment]) -> dict[str, Any]:
         "gcp_deploy_service_account": env.gcp_service_account("deploy") or "",
         "gcp_plan_service_account": env.gcp_service_account("plan") or "",
         "plan_in_review": bool(ci and ci.plan_in_review),
-        "registries": {cloud: [r.name for r in cfg.registries] for cloud, cfg in (("aws", env.aws), ("gcp", env.gcp)) if cfg is not None},
+        # where the image jobs push: ECR repository URLs, Artifact Registry image paths
+        "image_repositories": {
+            "aws": [env.image_repository("aws", r.name) for r in env.aws.registries] if env.aws else [],
+            "gcp": [env.image_repository("gcp", r.name) for r in env.gcp.registries] if env.gcp else [],
+        },
     }
 
 

@@ -1,5 +1,5 @@
 """``infra``: the command-line entry point. Errors are mapped to exit codes here and only here:
-0 ok, 1 findings, 2 usage or input error."""
+0 ok, 1 findings, 2 usage or input error, 3 (``infra deploy``) a new review is needed."""
 
 from __future__ import annotations
 

@@ -32,6 +32,12 @@ CONFIG = ROOT / "cloudbuild.yaml"
 ENDPOINT_ENV = "CLOUDBUILD_API_ENDPOINT"
 
 
+class BuildFailed(InfraError):
+    """The build ran and did not succeed."""
+
+    exit_code = 1
+
+
 @dataclass
 class Submitted:
     build_id: str
@@ -125,5 +131,5 @@ def submit(env: Environment, registry: str, *, repo: Path = ROOT, wait: bool = F
     if wait:
         result = operation.result(timeout=3600)
         if result.status != cloudbuild_v1.Build.Status.SUCCESS:
-            raise InfraError(f"build {result.id} ended {result.status.name}: {result.log_url}")
+            raise BuildFailed(f"build {result.id} ended {result.status.name}: {result.log_url}")
     return Submitted(meta.id, meta.log_url, f"gs://{bucket_name}/{obj}", dict(request["substitutions"]), list(request.get("images", [])))

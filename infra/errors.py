@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+EXIT_NEEDS_APPROVAL = 3  # `infra deploy`: what would be applied is not what was reviewed
 
 
 class InfraError(Exception):

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from infra import terraform
-from infra.errors import InfraError
+from infra.errors import EXIT_NEEDS_APPROVAL, InfraError
 from infra.review import synth_hash
 from infra.review.model import ResourceChange
 from infra.review.plan import changes_from_plan
@@ -50,7 +50,7 @@ COVERS: dict[str, set[str]] = {
 class NeedsApproval(InfraError):
     """What would be applied is not what was reviewed; nothing was applied (from this stack on)."""
 
-    exit_code = 3
+    exit_code = EXIT_NEEDS_APPROVAL
 
 
 @cache

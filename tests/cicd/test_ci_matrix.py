@@ -45,6 +45,10 @@ def test_branch_maps_to_its_environment(env_dir: Path) -> None:
     row = matrix("staging", None, env_dir)["matrix"]["include"][0]
     assert (row["source_env"], row["source_branch"], row["requires_approval"]) == ("dev", "develop", False)
     assert row["gcp_deploy_service_account"] == "mlp-staging-deploy@mlp-staging-4410.iam.gserviceaccount.com"
+    assert row["image_repositories"] == {
+        "aws": ["222222222222.dkr.ecr.us-east-1.amazonaws.com/mlp-staging-model-server"],
+        "gcp": ["us-central1-docker.pkg.dev/mlp-staging-4410/mlp-staging-model-server/model-server"],
+    }
     # the mapping moves with the file: no second copy anywhere
     data = read_env(env_dir, "staging")
     data["branch"] = "release"

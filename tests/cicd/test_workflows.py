@@ -178,6 +178,18 @@ def test_oidc_roles_come_from_the_matrix_and_match_what_bootstrap_creates() -> N
     assert ci_matrix.entry(env, load_environments())["aws_deploy_role"] == "arn:aws:iam::222222222222:role/mlp-staging-github-deploy"
 
 
+def test_every_matrix_field_a_workflow_reads_is_one_ci_matrix_writes() -> None:
+    row = ci_matrix.entry(load_environments()["staging"], load_environments())
+    for path in WORKFLOWS.glob("*.yml"):
+        for ref in re.findall(r"matrix\.([a-z_]+(?:\.[a-z_]+)?)", path.read_text()):
+            key, _, sub = ref.partition(".")
+            if key == "outputs":  # needs.matrix.outputs.*: the job's outputs, not a row
+                continue
+            assert key in row, f"{path.name} reads matrix.{ref}, which ci-matrix does not write"
+            if sub:
+                assert sub in row[key], f"{path.name} reads matrix.{ref}"
+
+
 def test_review_posts_one_sticky_comment_and_uploads_the_report() -> None:
     job = load("review.yml")["jobs"]["review"]
     text = _steps_text(job)

@@ -159,6 +159,8 @@ def deploy(outdir: Path, env: str, reviewed: Reviewed, *, saved_plans: Path | No
         _run("init", ["-input=false", "-no-color"], work)
         wanted = {k: v for k, v in reviewed.changes.items() if k[0] == stack.name}
         sr = StackResult(stack.name, "new plan")
+        if not reviewed.planned:
+            sr.notes.append("the review had no real plan: compared with its offline prediction")
         saved = (saved_plans / f"{stack.name}.tfplan") if saved_plans else None
         if saved is not None and saved.is_file():
             shutil.copy(saved, work / "reviewed.tfplan")

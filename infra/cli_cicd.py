@@ -85,19 +85,26 @@ def smoke(
     ] = None,
     health: Annotated[bool, typer.Option("--health/--no-health", help="GET /healthz on each function URL when reachable.")] = True,
     commit: Annotated[str | None, typer.Option("--commit", help="The deployed commit (default: git HEAD).")] = None,
+    cloud: Annotated[
+        list[str] | None, typer.Option("--cloud", help="Check only this cloud (aws, gcp; repeat). Default: the environment's.")
+    ] = None,
     fmt: FormatOpt = Format.table,
     env_dir: EnvDirOpt = ENV_DIR,
 ) -> None:
-    """Check with boto3 that what ENV's synthesized stacks declare exists and is healthy (EKS cluster
-    and node groups, ECR repositories and images, Lambda functions, URLs, /healthz); exit 1 on a
-    failed check, with what to roll back."""
+    """Check that what ENV's synthesized stacks declare exists and is healthy: with boto3 (EKS cluster
+    and node groups, ECR repositories and images, Lambda functions, URLs, /healthz) and the Google
+    clients (GKE cluster and node pools, Artifact Registry); exit 1 on a failed check, with what to
+    roll back."""
     from rich.table import Table
 
     from infra.smoke import smoke as run_smoke
     from infra.synth import DEFAULT_OUTDIR
 
     environment = _env(env, env_dir)
-    report = run_smoke(environment, outdir or DEFAULT_OUTDIR, health=health, commit=commit)
+    clouds = tuple(cloud or [c for c in ("aws", "gcp") if getattr(environment, c) is not None])
+    if unknown := set(clouds) - {"aws", "gcp"}:
+        raise InfraError(f"--cloud {sorted(unknown)}: one of aws, gcp")
+    report = run_smoke(environment, outdir or DEFAULT_OUTDIR, health=health, commit=commit, clouds=clouds)
     if record is not None:
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -121,7 +128,7 @@ def smoke(
             table.add_row(c.check, c.resource, "pass" if c.ok else "skipped" if c.ok is None else "[red]FAIL[/red]", c.detail)
         out.print(table)
     if not report.checks:
-        err.print(f"note: {env} declares nothing on AWS to check", highlight=False)
+        err.print(f"note: {env} declares nothing to check on {', '.join(clouds)}", highlight=False)
     if not report.passed:
         err.print(f"[red]smoke checks failed[/red]: {report.rollback(environment.branch)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FINDINGS)

@@ -5,7 +5,7 @@ The files git does not ignore (``git ls-files --cached --others``) are packed in
 to the environment's Cloud Build source bucket (``gs://<project>_cloudbuild/source/``, gcloud's
 convention); the build (steps, images, options of ``cloudbuild.yaml``, with the environment's
 substitutions: ``_ENVIRONMENT``, ``_REGION``, ``_IMAGE_REPOSITORY``, ``_TAG``, ``_GIT_SHA``) is created
-with the google-cloud-build client in the environment's region. ``CLOUDBUILD_API_ENDPOINT`` points
+with the google-cloud-build client in the environment's region. ``CLOUDBUILD_API_ENDPOINT`` (or ``GOOGLE_API_ENDPOINT``) points
 the client (REST transport, anonymous credentials) at a local server; ``STORAGE_EMULATOR_HOST`` does
 the same for the upload.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import tarfile
 import time
@@ -95,18 +94,9 @@ def _clients(project: str) -> tuple[Any, Any]:
     import google.cloud.storage as storage
     from google.cloud.devtools import cloudbuild_v1
 
-    endpoint = os.environ.get(ENDPOINT_ENV)
-    if endpoint:
-        from google.auth.credentials import AnonymousCredentials
+    from infra.gcp import client
 
-        build = cloudbuild_v1.CloudBuildClient(
-            transport="rest",
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-            client_options={"api_endpoint": endpoint},
-        )
-    else:
-        build = cloudbuild_v1.CloudBuildClient(transport="rest")
-    return build, storage.Client(project=project)
+    return client(cloudbuild_v1.CloudBuildClient, endpoint_env=ENDPOINT_ENV), storage.Client(project=project)
 
 
 def submit(env: Environment, registry: str, *, repo: Path = ROOT, wait: bool = False) -> Submitted:

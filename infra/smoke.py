@@ -1,11 +1,13 @@
 """``infra smoke ENV``: after a deploy, check that what the stack declares exists and is healthy.
 
 The expected values come from the synthesized JSON (``cdktf.out/stacks/<env>*/cdk.tf.json``), never
-from a second list: the EKS cluster (ACTIVE, its version), each managed node group (ACTIVE, min/max,
+from a second list. AWS, with boto3: the EKS cluster (ACTIVE, its version), each managed node group (ACTIVE, min/max,
 desired inside them, capacity type, instance types), each ECR repository (scan on push, immutable
 tags) and the images the environment declares (present in their repository), each Lambda function
 (Active, its reserved concurrency, its function URL's auth type), and ``/healthz`` of each function
-URL when it can be reached (signed with SigV4 for ``AWS_IAM`` URLs). The report names what to roll
+URL when it can be reached (signed with SigV4 for ``AWS_IAM`` URLs). GCP, with the Google clients
+(REST): the GKE cluster RUNNING, each node pool RUNNING with its autoscaling range, machine type,
+spot and accelerator, each Artifact Registry repository with immutable tags. The report names what to roll
 back when a check fails, and records the image digests that passed: ``infra promote`` reads them.
 """
 
@@ -87,6 +89,9 @@ class Expected:
     repositories: list[dict[str, Any]] = field(default_factory=list)
     functions: list[dict[str, Any]] = field(default_factory=list)  # with "url_auth" when it has a URL
     region: str | None = None
+    gcp_project: str | None = None
+    gke: dict[str, Any] | None = None  # name, location, pools: [{name, min, max, machine_type, spot, accelerator}]
+    artifact_registries: list[dict[str, Any]] = field(default_factory=list)  # id, location, immutable
 
 
 def _resources(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
@@ -106,6 +111,10 @@ def expected(outdir: Path, env: str) -> tuple[Expected, str]:
         region = doc.get("provider", {}).get("aws", [{}])
         if region and isinstance(region, list) and region[0].get("region"):
             exp.region = exp.region or region[0]["region"]
+        google = doc.get("provider", {}).get("google", [{}])
+        if google and isinstance(google, list) and google[0].get("project"):
+            exp.gcp_project = exp.gcp_project or google[0]["project"]
+        _expected_gcp(doc, exp)
         repos = {rid: r["name"] for rid, r in _resources(doc, "aws_ecr_repository").items()}
         clusters = _resources(doc, "aws_eks_cluster")
         for cluster in clusters.values():
@@ -150,6 +159,34 @@ def expected(outdir: Path, env: str) -> tuple[Expected, str]:
             )
     digest, _ = synth_hash(stacks)
     return exp, digest
+
+
+def _expected_gcp(doc: dict[str, Any], exp: Expected) -> None:
+    for cluster in _resources(doc, "google_container_cluster").values():
+        exp.gke = {"name": cluster["name"], "location": cluster["location"], "pools": []}
+    for pool in _resources(doc, "google_container_node_pool").values():
+        if exp.gke is None:
+            continue
+        config = pool.get("node_config", {})
+        accelerators = config.get("guest_accelerator") or []
+        exp.gke["pools"].append(
+            {
+                "name": pool["name"],
+                "min": pool.get("autoscaling", {}).get("min_node_count"),
+                "max": pool.get("autoscaling", {}).get("max_node_count"),
+                "machine_type": config.get("machine_type"),
+                "spot": bool(config.get("spot")),
+                "accelerator": (accelerators[0]["type"], accelerators[0]["count"]) if accelerators else None,
+            }
+        )
+    for repo in _resources(doc, "google_artifact_registry_repository").values():
+        exp.artifact_registries.append(
+            {
+                "id": repo["repository_id"],
+                "location": repo["location"],
+                "immutable": bool(repo.get("docker_config", {}).get("immutable_tags")),
+            }
+        )
 
 
 # --- the checks -----------------------------------------------------------------------------------
@@ -330,18 +367,104 @@ def _check_serving_image(env: Environment, exp: Expected, report: SmokeReport) -
     report.images.append(ImageEvidence("serving", repository, env.serving.image_ref, digest, ok))
 
 
+def _check_gke(exp: Expected, report: SmokeReport) -> None:
+    """The GKE cluster RUNNING, each node pool RUNNING with its autoscaling, machine, spot and GPU."""
+    from google.api_core import exceptions
+    from google.cloud import container_v1
+
+    from infra.gcp import client
+
+    if exp.gke is None or exp.gcp_project is None:
+        return
+    gke = client(container_v1.ClusterManagerClient)
+    name = f"projects/{exp.gcp_project}/locations/{exp.gke['location']}/clusters/{exp.gke['name']}"
+    try:
+        cluster = gke.get_cluster(name=name)
+    except exceptions.GoogleAPICallError as exc:
+        report.add("gke-cluster", exp.gke["name"], False, f"not found ({exc.code})")
+        return
+    status = container_v1.Cluster.Status(cluster.status).name
+    report.add("gke-cluster", exp.gke["name"], status == "RUNNING", f"{status}, {cluster.current_master_version}")
+    pools = {p.name: p for p in cluster.node_pools}
+    for want in exp.gke["pools"]:
+        pool = pools.get(want["name"])
+        if pool is None:
+            report.add("gke-node-pool", want["name"], False, "not in the cluster")
+            continue
+        problems = []
+        pool_status = container_v1.NodePool.Status(pool.status).name
+        if pool_status != "RUNNING":
+            problems.append(f"status {pool_status}, expected RUNNING")
+        auto = pool.autoscaling
+        if not auto.enabled or (auto.min_node_count, auto.max_node_count) != (want["min"], want["max"]):
+            problems.append(
+                f"autoscaling {'on' if auto.enabled else 'off'} {auto.min_node_count}..{auto.max_node_count}, declared {want['min']}..{want['max']}"
+            )
+        if want["machine_type"] and pool.config.machine_type != want["machine_type"]:
+            problems.append(f"machine {pool.config.machine_type}, declared {want['machine_type']}")
+        if bool(pool.config.spot) != want["spot"]:
+            problems.append(f"spot {pool.config.spot}, declared {want['spot']}")
+        got = [(a.accelerator_type, a.accelerator_count) for a in pool.config.accelerators]
+        if want["accelerator"] and tuple(want["accelerator"]) not in got:
+            problems.append(f"accelerators {got}, declared {want['accelerator']}")
+        detail = "; ".join(problems) or f"RUNNING, {auto.min_node_count}..{auto.max_node_count}"
+        report.add("gke-node-pool", want["name"], not problems, detail)
+
+
+def _check_artifact_registries(exp: Expected, report: SmokeReport) -> None:
+    from google.api_core import exceptions
+    from google.cloud import artifactregistry_v1
+
+    from infra.gcp import client
+
+    if not exp.artifact_registries or exp.gcp_project is None:
+        return
+    ar = client(artifactregistry_v1.ArtifactRegistryClient)
+    for want in exp.artifact_registries:
+        name = f"projects/{exp.gcp_project}/locations/{want['location']}/repositories/{want['id']}"
+        try:
+            repo = ar.get_repository(name=name)
+        except exceptions.GoogleAPICallError as exc:
+            report.add("artifact-registry", want["id"], False, f"not found ({exc.code})")
+            continue
+        immutable = bool(repo.docker_config.immutable_tags)
+        ok = immutable == want["immutable"]
+        report.add(
+            "artifact-registry", want["id"], ok, "immutable tags" if ok else f"immutable tags {immutable}, declared {want['immutable']}"
+        )
+
+
 def _commit() -> str:
     proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
     return proc.stdout.strip() if proc.returncode == 0 else "unknown"
 
 
-def smoke(env: Environment, outdir: Path, *, health: bool = True, timeout: float = 10.0, commit: str | None = None) -> SmokeReport:
+def smoke(
+    env: Environment,
+    outdir: Path,
+    *,
+    health: bool = True,
+    timeout: float = 10.0,
+    commit: str | None = None,
+    clouds: tuple[str, ...] = ("aws", "gcp"),
+) -> SmokeReport:
     exp, digest = expected(outdir, env.name)
     report = SmokeReport(env.name, commit or _commit(), digest, datetime.now(UTC).isoformat(timespec="seconds"))
-    _check_cluster(exp, report)
-    _check_repositories(exp, report)
-    _check_functions(exp, report, env, health, timeout)
-    _check_serving_image(env, exp, report)
+    if "aws" in clouds:
+        _check_cluster(exp, report)
+        _check_repositories(exp, report)
+        _check_functions(exp, report, env, health, timeout)
+        _check_serving_image(env, exp, report)
+    if "gcp" in clouds and (exp.gke or exp.artifact_registries):
+        from google.auth.exceptions import DefaultCredentialsError
+
+        try:
+            _check_gke(exp, report)
+            _check_artifact_registries(exp, report)
+        except DefaultCredentialsError as exc:
+            raise InfraError(
+                f"no Google credentials for the GCP checks ({exc}); authenticate (in Actions: google-github-actions/auth) or pass --cloud aws"
+            ) from None
     return report
 
 

@@ -48,7 +48,7 @@ def test_expected_values_come_from_the_synthesized_json(synth_out: Path) -> None
 def test_smoke_passes_on_what_the_stack_declares(
     staging_seeded: dict[str, Any], synth_out: Path, environments: dict[str, Environment]
 ) -> None:
-    report = smoke(environments["staging"], synth_out, commit="abc123")
+    report = smoke(environments["staging"], synth_out, commit="abc123", clouds=("aws",))
     assert report.passed, report.failed
     kinds = [c.check for c in report.checks]
     assert kinds.count("eks-node-group") == 2 and {"eks-cluster", "ecr-repository", "lambda", "lambda-url", "image"} <= set(kinds)
@@ -108,7 +108,7 @@ def test_each_check_fails_when_the_cloud_differs(
 ) -> None:
     breaker, resource, detail = BREAKERS[check]
     breaker()
-    report = smoke(environments["staging"], synth_out, health=False, commit="0123456789abcdef")
+    report = smoke(environments["staging"], synth_out, health=False, commit="0123456789abcdef", clouds=("aws",))
     failed = [(c.check, c.resource) for c in report.failed]
     assert (check, resource) in failed, report.checks
     assert detail in next(c.detail for c in report.failed if (c.check, c.resource) == (check, resource))
@@ -119,11 +119,16 @@ def test_smoke_cli_records_evidence_and_exits_1_on_failure(
     staging_seeded: dict[str, Any], synth_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     record = tmp_path / "smoke.json"
-    assert main(["smoke", "staging", "--outdir", str(synth_out), "--record", str(record), "--no-health", "--commit", "f" * 40]) == 0
+    assert (
+        main(
+            ["smoke", "staging", "--outdir", str(synth_out), "--record", str(record), "--no-health", "--commit", "f" * 40, "--cloud", "aws"]
+        )
+        == 0
+    )
     data = json.loads(record.read_text())
     assert data["passed"] and data["commit"] == "f" * 40 and data["env"] == "staging"
     BREAKERS["lambda"][0]()
-    assert main(["smoke", "staging", "--outdir", str(synth_out), "--no-health", "--format", "json"]) == 1
+    assert main(["smoke", "staging", "--outdir", str(synth_out), "--no-health", "--format", "json", "--cloud", "aws"]) == 1
     assert "roll back staging" in capsys.readouterr().err
 
 

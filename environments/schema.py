@@ -512,6 +512,43 @@ REQUIRED_TAGS = ("team", "cost-center")
 DERIVED_TAGS = ("environment", "project", "managed-by")
 
 
+class ModelRegistry(Model):
+    """The environment's model registry (docs/models.md): one bucket per cloud of the environment,
+    ``models/<name>/<version>/`` (the artifact files and ``manifest.json``) and
+    ``models/<name>/aliases/<alias>.json``. Only the environment's training role writes; its serving
+    roles (Lambda, the cluster's pods) read."""
+
+    name: Name = "classifier"
+    # the alias this environment's services load at start: `latest` (the last version registered,
+    # where training runs) or the stage a promotion moves (`staging`, `production`)
+    alias: Literal["latest", "staging", "production"]
+    # `infra model register` refuses a version whose held-out accuracy is below this floor
+    min_accuracy: Annotated[float, Field(gt=0, le=1)]
+    # S3: old object versions kept this many days after they are replaced
+    keep_noncurrent_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # GCS: deleted or replaced objects stay recoverable this many days (soft delete: 0, or 7 to 90;
+    # a retention *policy* would rule out object versioning on the same bucket)
+    gcs_retention_days: Annotated[int, Field(ge=0, le=90)] = 7
+    # AWS: a replica of the bucket in this region (versioned, encrypted with a key of that region)
+    replica_region: str | None = None
+
+
+class Monitoring(Model):
+    """Alerts and dashboards of the environment (docs/monitoring.md); thresholds are per environment."""
+
+    recipients: Annotated[list[Email], Field(min_length=1)]
+    # Lambda endpoints: p99 duration objective, error rate and throttles that alarm
+    latency_p99_ms: Annotated[int, Field(ge=1, le=900000)]
+    error_rate_pct: Annotated[float, Field(gt=0, le=100)]
+    throttles_per_5min: Annotated[int, Field(ge=0)]
+    # GPU pools: alarm when a pool has run at its max size this long (capacity exhausted)
+    gpu_at_max_minutes: Annotated[int, Field(ge=5, le=1440)]
+    # clusters: alarm when a node has been not ready this long
+    nodes_not_ready_minutes: Annotated[int, Field(ge=1, le=1440)]
+    # retention of the clusters' and services' logs (CloudWatch's allowed values; GCP's _Default log bucket too)
+    log_retention_days: LogRetentionDays = 365
+
+
 WorkloadIdentityProvider = Annotated[
     str, Field(pattern=r"^projects/\d+/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}$")
 ]
@@ -549,6 +586,8 @@ class Environment(Model):
     serving: Serving | None = None
     policy: Policy = Policy()
     ci: Ci | None = None
+    models: ModelRegistry | None = None
+    monitoring: Monitoring | None = None
 
     @model_validator(mode="after")
     def _checks(self) -> Environment:
@@ -580,6 +619,15 @@ class Environment(Model):
             raise FieldError(("budget", "by_cloud"), f"split monthly_usd between {clouds}, e.g. {{aws: 900, gcp: 600}}")
         if self.serving:
             self._check_serving(self.serving)
+        if self.models and 0 < self.models.gcs_retention_days < 7:
+            raise FieldError(("models", "gcs_retention_days"), "GCS soft delete keeps objects 7 to 90 days; use 0 to turn it off, or 7..90")
+        if self.models and self.models.replica_region is not None:
+            if self.aws is None:
+                raise FieldError(("models", "replica_region"), "a replica region needs the aws section; remove it")
+            if self.models.replica_region not in facts.aws_regions():
+                raise FieldError(("models", "replica_region"), f"unknown AWS region {self.models.replica_region!r}")
+            if self.models.replica_region == self.aws.region:
+                raise FieldError(("models", "replica_region"), f"the replica must be in another region than {self.aws.region}")
         if self.gcp and len(self.resource_name("deploy")) > 30:
             raise FieldError(
                 "name", f"{self.resource_name('deploy')!r} is too long for a GCP service account id (30); shorten project or name"
@@ -698,6 +746,14 @@ class Environment(Model):
         if self.gcp is None:
             return None
         return f"{self.resource_name(purpose)}@{self.gcp.project_id}.iam.gserviceaccount.com"
+
+    def model_bucket(self, cloud: Cloud, *, replica: bool = False) -> str:
+        """The model registry's bucket on ``cloud`` (globally unique: the account or project in it)."""
+        if cloud == "aws":
+            assert self.aws is not None
+            return self.resource_name(f"models-{self.aws.account_id}" + ("-replica" if replica else ""))
+        assert self.gcp is not None
+        return self.resource_name(f"models-{self.gcp.project_id}")
 
     @property
     def state_key(self) -> str:

@@ -23,6 +23,7 @@ GOOGLE_LABELS_AS = {"google_container_cluster": "resource_labels", "google_monit
 KNOWN_TAGGABLE = frozenset(
     {
         "aws_budgets_budget",
+        "aws_cloudwatch_metric_alarm",
         "aws_cloudwatch_log_group",
         "aws_default_security_group",
         "aws_ecr_repository",
@@ -33,6 +34,7 @@ KNOWN_TAGGABLE = frozenset(
         "aws_eks_pod_identity_association",
         "aws_flow_log",
         "aws_iam_role",
+        "aws_sns_topic",
         "aws_internet_gateway",
         "aws_kms_key",
         "aws_lambda_function",

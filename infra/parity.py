@@ -38,6 +38,8 @@ STRUCTURAL: dict[str, tuple[str, ...]] = {
     "aws.network.nat": ("aws-network/nat-*", "aws-network/nat-eip-*", "aws-network/private-route-*", "aws-network/private-default-*"),
     "budget.recipients": ("*-budget/email-*",),
     "aws.network.zones": ("aws-network/private-[0-9]*", "aws-network/public-[0-9]*"),
+    "monitoring.recipients": ("aws-monitoring/recipient-*", "gcp-monitoring/recipient-*"),
+    "models.replica_region": ("aws-models/replica*", "aws-models/replication*", "aws-replica"),
 }
 _TOKEN_EDGE = r"(?<![A-Za-z0-9]){}(?![A-Za-z0-9])"
 
@@ -135,6 +137,15 @@ DERIVED: dict[tuple[str, str], tuple[str, ...]] = {
     ("helm_release", "values*{}*nvidia.com/gpu"): ("serving.gpu_pool",),
     ("helm_release", "values*{}*tolerations*"): ("serving.gpu_pool",),
     ("helm_release", "values*{}*nodeSelector*"): ("serving.gpu_pool",),
+    # monitoring: thresholds turned into durations, texts and dashboards; channels per recipient
+    ("aws_cloudwatch_metric_alarm", "alarm_description"): ("monitoring",),
+    ("aws_cloudwatch_dashboard", "dashboard_body*"): ("monitoring", "aws.cluster.gpu_node_groups", "aws.endpoints"),
+    ("google_monitoring_alert_policy", "conditions*"): ("monitoring", "gcp.cluster.gpu_node_pools"),
+    ("google_monitoring_alert_policy", "documentation.content"): ("monitoring", "gcp.cluster.gpu_node_pools"),
+    ("google_monitoring_alert_policy", "notification_channels*"): ("monitoring.recipients",),
+    ("google_monitoring_dashboard", "dashboard_json*"): ("gcp.cluster.gpu_node_pools",),
+    ("google_storage_bucket", "soft_delete_policy.retention_duration_seconds"): ("models.gcs_retention_days",),
+    ("google_storage_bucket", "lifecycle_rule*days_since_noncurrent_time"): ("models.keep_noncurrent_days",),
 }
 _REF = re.compile(r"\$\{([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)(\.[^}]*)?\}")
 _MAX_CANDIDATES = 64

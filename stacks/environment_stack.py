@@ -16,6 +16,9 @@ from stacks.aws.budget import Budget as AwsBudget
 from stacks.aws.cluster import Cluster as EksClusterConstruct
 from stacks.aws.endpoints import Endpoint
 from stacks.aws.kms import EnvironmentKey
+from stacks.aws.models import ModelRegistry
+from stacks.aws.monitoring import Function, GpuGroup
+from stacks.aws.monitoring import Monitoring as AwsMonitoring
 from stacks.aws.network import Network as AwsNetwork
 from stacks.aws.node_groups import GpuNodeGroup
 from stacks.aws.registry import Registry as EcrRegistry
@@ -23,9 +26,13 @@ from stacks.gcp.budget import Budget as GcpBudget
 from stacks.gcp.build import BuildIdentity, Trigger
 from stacks.gcp.cluster import Cluster as GkeClusterConstruct
 from stacks.gcp.kms import ArtifactRegistryKey
+from stacks.gcp.models import ModelRegistry as GcsModelRegistry
+from stacks.gcp.monitoring import GpuPool
+from stacks.gcp.monitoring import Monitoring as GcpMonitoring
 from stacks.gcp.network import Network as GcpNetwork
 from stacks.gcp.node_pools import NodePool
 from stacks.gcp.registry import Registry as ArRegistry
+from stacks.serving import model_environment
 from stacks.state import configure_backend
 
 
@@ -49,15 +56,29 @@ class EnvironmentStack(TerraformStack):
         AwsBudget(self, "aws-budget", env=env)
         network = AwsNetwork(self, "aws-network", env=env, key=key)
         registries = {r.name: EcrRegistry(self, f"aws-ecr-{r.name}", env=env, cfg=r, key=key) for r in env.aws.registries}
-        if env.aws.cluster:
-            cluster = EksClusterConstruct(self, "aws-eks", env=env, network=network, key=key)
+        cluster = EksClusterConstruct(self, "aws-eks", env=env, network=network, key=key) if env.aws.cluster else None
+        gpu_groups: list[GpuGroup] = []
+        if cluster is not None and env.aws.cluster is not None:
             for group in env.aws.cluster.gpu_node_groups:
-                GpuNodeGroup(
+                built = GpuNodeGroup(
                     self, f"aws-gpu-{group.name}", env=env, cluster=cluster.cluster, role=cluster.node_role, network=network, cfg=group
                 )
+                gpu_groups.append(GpuGroup(group.name, env.eks_node_group_name(group.name), built.asg_name, group.max))
             AutoscalerIdentity(self, "aws-cluster-autoscaler", env=env, cluster=cluster.cluster, cluster_name=cluster.name)
             TerraformOutput(self, "eks_cluster_name", value=cluster.cluster.name)
             TerraformOutput(self, "eks_cluster_endpoint", value=cluster.cluster.endpoint)
+        models = None
+        if env.models:
+            replica = None
+            if env.models.replica_region:
+                replica = AwsProvider(
+                    self, "aws-replica", alias="replica", region=env.models.replica_region, allowed_account_ids=[env.aws.account_id]
+                )
+            models = ModelRegistry(
+                self, "aws-models", env=env, key=key, cluster=cluster.cluster if cluster else None, replica_provider=replica
+            )
+            TerraformOutput(self, "model_registry_s3", value=f"s3://{models.name}/models/{env.models.name}")
+        functions = []
         for endpoint in env.aws.endpoints:
             ep = Endpoint(
                 self,
@@ -67,8 +88,22 @@ class EnvironmentStack(TerraformStack):
                 registry=registries[endpoint.repository],
                 network=network,
                 key=key,
+                model_read=models.read_statements(key.arn, env.models.name) if models and env.models else None,
+                model_env=model_environment(env, "aws") if env.models else None,
             )
+            functions.append(Function(endpoint.name, env.resource_name(endpoint.name)))
             TerraformOutput(self, f"lambda_{endpoint.name.replace('-', '_')}_url", value=ep.url.function_url)
+        if env.monitoring:
+            AwsMonitoring(
+                self,
+                "aws-monitoring",
+                env=env,
+                key=key,
+                cluster=cluster.cluster if cluster else None,
+                cluster_name=cluster.name if cluster else None,
+                gpu_groups=gpu_groups,
+                functions=functions,
+            )
         for name, registry in registries.items():
             TerraformOutput(self, f"ecr_{name.replace('-', '_')}_url", value=registry.repository_url)
 
@@ -85,9 +120,14 @@ class EnvironmentStack(TerraformStack):
             ArtifactRegistryKey(self, "gcp-kms", env=env, project_number=project.number) if any(r.kms for r in env.gcp.registries) else None
         )
         registries = {r.name: ArRegistry(self, f"gcp-ar-{r.name}", env=env, cfg=r, key=key) for r in env.gcp.registries}
+        cluster_name = None
+        gpu_pools: list[GpuPool] = []
         if env.gcp.cluster:
             cluster = GkeClusterConstruct(self, "gcp-gke", env=env, network=network)
+            cluster_name = env.resource_name("gke")
             for pool in env.gcp.cluster.gpu_node_pools:
+                # a regional pool without named zones runs in the region's default three
+                gpu_pools.append(GpuPool(pool.name, env.gke_gpu_pool_name(pool.name), pool.max, len(pool.zones) or 3))
                 NodePool(
                     self,
                     f"gcp-gpu-{pool.name}",
@@ -104,3 +144,10 @@ class EnvironmentStack(TerraformStack):
                 Trigger(self, f"gcp-build-{trigger.name}", env=env, cfg=trigger, identity=identity, registry=registries[trigger.registry])
         for name, registry in registries.items():
             TerraformOutput(self, f"artifact_registry_{name.replace('-', '_')}_url", value=registry.url)
+        if env.models:
+            models = GcsModelRegistry(
+                self, "gcp-models", env=env, workload_identity=bool(env.gcp.cluster and env.gcp.cluster.workload_identity)
+            )
+            TerraformOutput(self, "model_registry_gcs", value=f"gs://{models.bucket.name}/models/{env.models.name}")
+        if env.monitoring:
+            GcpMonitoring(self, "gcp-monitoring", env=env, cluster_name=cluster_name, gpu_pools=gpu_pools)

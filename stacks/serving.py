@@ -44,5 +44,16 @@ def workload_spec(env: Environment, cloud: Cloud) -> WorkloadSpec:
         target_cpu_utilization=serving.target_cpu_utilization,
         gpu=gpu_placement(env, cloud, serving.gpu_pool) if serving.gpu_pool else None,
         labels=env.all_tags,
-        env={"ENVIRONMENT": env.name, "CLOUD": cloud},
+        env={"ENVIRONMENT": env.name, "CLOUD": cloud, **(model_environment(env, cloud) if env.models else {})},
     )
+
+
+def model_environment(env: Environment, cloud: Cloud) -> dict[str, str]:
+    """Where the service finds its model at start: the registry URI of the environment's model on
+    ``cloud`` and the alias it loads (app/registry.py reads them)."""
+    assert env.models is not None
+    scheme = "s3" if cloud == "aws" else "gs"
+    return {
+        "MODEL_REGISTRY_URI": f"{scheme}://{env.model_bucket(cloud)}/models/{env.models.name}",
+        "MODEL_ALIAS": env.models.alias,
+    }

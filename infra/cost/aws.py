@@ -48,6 +48,26 @@ free("EKS add-ons are free; they run on the cluster's nodes, priced with the nod
 free("its nodes are priced with the node group that uses it", "aws_launch_template")
 free("requests are priced with the Lambda function", "aws_lambda_function_url")
 free("the logs it writes are priced as ingestion of its log group", "aws_flow_log")
+free("access logs are objects of the bucket they log to, priced as its storage", "aws_s3_bucket_logging")
+free("S3 events to EventBridge's default bus are AWS service events, not billed", "aws_s3_bucket_notification")
+free("alarm e-mails: the first 1,000 notifications a month are free", "aws_sns_topic")
+
+
+@pricer("aws_cloudwatch_metric_alarm")
+def cloudwatch_alarm(r: Resource, ctx: Ctx) -> list[CostItem]:
+    metrics = [q for q in r.get("metric_query") or [] if q.get("metric")] or [None]
+    return [item("alarm metrics", len(metrics), ctx.price("aws", "cloudwatch/alarm-metric", r), key="alarm")]
+
+
+@pricer("aws_cloudwatch_dashboard")
+def cloudwatch_dashboard(r: Resource, ctx: Ctx) -> list[CostItem]:
+    return [item("dashboard", 1, ctx.price("aws", "cloudwatch/dashboard", r), key="dashboard")]
+
+
+@pricer("aws_s3_bucket_replication_configuration")
+def s3_replication(r: Resource, ctx: Ctx) -> list[CostItem]:
+    price = ctx.price("aws", "s3/replication-transfer", r)
+    return [item("replicated GB", None, price, kind="usage", note="GB replicated: not in the environment file", key="replication")]
 
 
 @pricer("aws_eks_cluster")

@@ -34,6 +34,27 @@ free(
 )
 free("Cloud Billing budgets and their notification channels are free", "google_billing_budget", "google_monitoring_notification_channel")
 free("its flow logs, if any, are Cloud Logging ingestion (usage.logs_gb on the cluster)", "google_compute_subnetwork")
+free("custom dashboards are free", "google_monitoring_dashboard")
+
+
+@pricer("google_monitoring_alert_policy")
+def alert_policy(r: Resource, ctx: Ctx) -> list[CostItem]:
+    conditions = len(r.get("conditions") or []) or 1
+    return [item("alert conditions", conditions, ctx.price("gcp", "monitoring/alert-condition", r), key="alerting")]
+
+
+@pricer("google_logging_project_bucket_config")
+def log_retention(r: Resource, ctx: Ctx) -> list[CostItem]:
+    days = int(r.get("retention_days") or 30)
+    price = ctx.price("gcp", "logging/retention", r)
+    logs = ctx.env.usage.logs_gb if ctx.env else None
+    if days <= 30:
+        return [item("retention beyond 30 days", 0, price, note=f"{days} days: within the free 30")]
+    # at steady state, each month's logs are kept (days - 30) / 30 months beyond the free period
+    extra_months = (days - 30) / 30
+    quantity = None if logs is None else logs * extra_months
+    note = f"{days} days: usage.logs_gb × {extra_months:.1f} months beyond the free 30"
+    return [item("retention beyond 30 days", quantity, price, kind="usage", note=note, key="log retention")]
 
 
 def _cluster(r: Resource, ctx: Ctx) -> Resource | None:

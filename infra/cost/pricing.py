@@ -90,10 +90,12 @@ class Ctx:
         return self.env.usage if self.env else Usage()
 
     def region(self, cloud: str, resource: Resource | None = None) -> str:
-        """The resource's own region (a zone counts as its region), else the provider's."""
+        """The resource's own region (a zone counts as its region; GCS spells it in capitals), else
+        the provider's (also for ``global`` resources)."""
         if resource is not None:
             own = resource.values.get("region") or resource.values.get("location")
-            if isinstance(own, str) and not own.startswith("${"):
+            if isinstance(own, str) and not own.startswith("${") and own.lower() != "global":
+                own = own.lower()
                 zone = _ZONE.match(own)
                 return zone[1] if zone else own
         return self.regions.get(cloud, "")

@@ -7,6 +7,8 @@ Lambda does not support it for container images; ECR image scanning and immutabl
 
 from __future__ import annotations
 
+from typing import Any
+
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -44,6 +46,8 @@ class Endpoint(Construct):
         registry: Registry,
         network: Network,
         key: EnvironmentKey,
+        model_read: list[dict[str, Any]] | None = None,
+        model_env: dict[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id_)
         name = env.resource_name(cfg.name)
@@ -99,6 +103,7 @@ class Endpoint(Construct):
                         "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
                         "Resource": ["*"],
                     },
+                    *(model_read or []),
                 ]
             ),
         )
@@ -132,7 +137,7 @@ class Endpoint(Construct):
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=log_group.name),
             vpc_config=LambdaFunctionVpcConfig(subnet_ids=network.private_subnet_ids, security_group_ids=[security_group.id]),
-            environment=LambdaFunctionEnvironment(variables={"MODEL_ENV": env.name}),
+            environment=LambdaFunctionEnvironment(variables={"MODEL_ENV": env.name, **(model_env or {})}),
             kms_key_arn=key.arn,
             dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=dlq.arn),
             depends_on=[vpc_access, inline],

@@ -1,4 +1,4 @@
-"""One customer-managed KMS key per environment: EKS secrets, ECR, CloudWatch Logs."""
+"""One customer-managed KMS key per environment: EKS secrets, ECR, CloudWatch Logs, the alert topic, the model registry."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ class EnvironmentKey(Construct):
                     "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                     "Resource": "*",
                     "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"}},
+                },
+                {
+                    # alarms publish to the encrypted alert topic; S3 writes its access logs to the encrypted registry
+                    "Sid": "AlarmsAndAccessLogsEncrypt",
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["cloudwatch.amazonaws.com", "logging.s3.amazonaws.com"]},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                 },
             ],
         }

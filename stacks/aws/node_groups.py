@@ -155,7 +155,7 @@ class GpuNodeGroup(Construct):
             extra_tags=ca_tags,
         )
         self.node_group = group.node_group
-        asg_name = self.node_group.resources.get(0).autoscaling_groups.get(0).name
+        self.asg_name = asg_name = self.node_group.resources.get(0).autoscaling_groups.get(0).name
         for key, value in sorted(ca_tags.items()):
             # the id follows the tag key, so adding a label never renumbers the others
             tag_id = re.sub(r"[^a-z0-9]+", "-", key.removeprefix(CA_TEMPLATE + "/").lower())

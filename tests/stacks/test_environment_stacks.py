@@ -39,7 +39,9 @@ def test_resource_counts_follow_the_environment_file(synth_out: Path, environmen
         "aws_nat_gateway": len(env.aws.network.zones) if env.aws.network.nat == "per_az" else 1,
         "aws_ecr_repository": len(env.aws.registries),
         "aws_ecr_lifecycle_policy": len(env.aws.registries),
-        "aws_kms_key": 1,
+        "aws_kms_key": 1 + (1 if env.models and env.models.replica_region else 0),  # the replica's key lives in its region
+        "aws_s3_bucket": (1 + (1 if env.models.replica_region else 0)) if env.models else 0,
+        "google_storage_bucket": 2 if env.models else 0,  # the registry and its usage-logs bucket
         "aws_eks_cluster": 1,
         "aws_eks_node_group": 1 + len(env.aws.cluster.gpu_node_groups),
         "aws_lambda_function": len(env.aws.endpoints),

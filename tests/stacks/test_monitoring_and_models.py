@@ -1,0 +1,148 @@
+"""Monitoring and the model registry in each environment's synthesized JSON: every Lambda endpoint
+and GPU pool has its alarms with the thresholds of its environment file, dashboards cover them,
+alerts reach the recipients; the registry buckets are locked down and only the training (and
+promotion) roles write while the serving roles read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from environments.schema import Environment
+from infra.tfjson import Stack, load_stack
+
+ENVS = ["dev", "staging", "production"]
+
+
+def _stack(synth_out: Path, name: str) -> Stack:
+    return load_stack(synth_out / "stacks" / name / "cdk.tf.json")
+
+
+def _alarms(stack: Stack) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {r.values["alarm_name"]: r.values for r in stack.of_type("aws_cloudwatch_metric_alarm")}
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_every_endpoint_and_gpu_group_has_its_alarms_with_the_file_thresholds(
+    synth_out: Path, environments: dict[str, Environment], name: str
+) -> None:
+    env = environments[name]
+    assert env.aws and env.monitoring and env.aws.cluster
+    mon, stack = env.monitoring, _stack(synth_out, name)
+    alarms = _alarms(stack)
+    topic = stack.of_type("aws_sns_topic")[0]
+    assert topic.values["kms_master_key_id"].startswith("${aws_kms_key.")
+    subscribed = sorted(r.values["endpoint"] for r in stack.of_type("aws_sns_topic_subscription"))
+    assert subscribed == sorted(mon.recipients)
+    for ep in env.aws.endpoints:
+        fn = env.resource_name(ep.name)
+        errors, throttles, latency = alarms[f"{fn}-error-rate"], alarms[f"{fn}-throttles"], alarms[f"{fn}-p99-latency"]
+        assert errors["threshold"] == mon.error_rate_pct
+        assert {q["id"] for q in errors["metric_query"]} == {"errors", "invocations", "rate"}
+        assert next(q for q in errors["metric_query"] if q["id"] == "errors")["metric"]["dimensions"] == {"FunctionName": fn}
+        assert throttles["threshold"] == mon.throttles_per_5min and throttles["metric_name"] == "Throttles"
+        assert latency["threshold"] == mon.latency_p99_ms and latency["extended_statistic"] == "p99"
+    for group in env.aws.cluster.gpu_node_groups:
+        alarm = alarms[f"{env.eks_node_group_name(group.name)}-gpu-at-max"]
+        assert alarm["threshold"] == group.max and alarm["evaluation_periods"] == mon.gpu_at_max_minutes
+        assert alarm["dimensions"]["AutoScalingGroupName"].startswith("${aws_eks_node_group.")
+    not_ready = alarms[f"{env.resource_name('eks')}-nodes-not-ready"]
+    assert not_ready["evaluation_periods"] == mon.nodes_not_ready_minutes
+    expected = 3 * len(env.aws.endpoints) + len(env.aws.cluster.gpu_node_groups) + 1
+    assert len(alarms) == expected
+    assert all(a["alarm_actions"] == ["${aws_sns_topic.%s.arn}" % topic.address.split(".", 1)[1]] for a in alarms.values())
+    body = json.loads(stack.of_type("aws_cloudwatch_dashboard")[0].values["dashboard_body"])
+    titles = " | ".join(w["properties"]["title"] for w in body["widgets"])
+    for ep in env.aws.endpoints:
+        assert f"{env.resource_name(ep.name)}: p99 duration" in titles
+    for group in env.aws.cluster.gpu_node_groups:
+        assert f"{env.eks_node_group_name(group.name)}: GPU nodes in service" in titles
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_gke_gpu_pools_and_cluster_have_alert_policies_and_a_dashboard(
+    synth_out: Path, environments: dict[str, Environment], name: str
+) -> None:
+    env = environments[name]
+    assert env.gcp and env.gcp.cluster and env.monitoring
+    stack = _stack(synth_out, name)
+    alerts = env.resource_name("alerts")  # the budget has channels of its own
+    channels = [c for c in stack.of_type("google_monitoring_notification_channel") if c.values["display_name"].startswith(alerts)]
+    assert sorted(c.values["labels"]["email_address"] for c in channels) == sorted(env.monitoring.recipients)
+    policies = {p.values["display_name"]: p.values for p in stack.of_type("google_monitoring_alert_policy")}
+    for pool in env.gcp.cluster.gpu_node_pools:
+        policy = policies[f"{env.gke_gpu_pool_name(pool.name)}: GPU pool at max size"]
+        threshold = policy["conditions"][0]["condition_threshold"]
+        assert threshold["duration"] == f"{env.monitoring.gpu_at_max_minutes * 60}s"
+        assert threshold["threshold_value"] == pool.max * (len(pool.zones) or 3) - 0.5
+        assert f'"{env.gke_gpu_pool_name(pool.name)}"' in threshold["filter"]
+        assert len(policy["notification_channels"]) == len(env.monitoring.recipients)
+    not_ready = policies[f"{env.resource_name('gke')}: node not ready"]["conditions"][0]["condition_threshold"]
+    assert not_ready["duration"] == f"{env.monitoring.nodes_not_ready_minutes * 60}s"
+    retention = stack.of_type("google_logging_project_bucket_config")[0].values
+    assert (retention["bucket_id"], retention["retention_days"]) == ("_Default", env.monitoring.log_retention_days)
+    dashboard = json.loads(stack.of_type("google_monitoring_dashboard")[0].values["dashboard_json"])
+    titles = [w["title"] for w in dashboard["gridLayout"]["widgets"]]
+    assert all(f"{env.gke_gpu_pool_name(p.name)}: GPU nodes" in titles for p in env.gcp.cluster.gpu_node_pools)
+
+
+def test_production_alerts_are_stricter_than_dev(environments: dict[str, Environment]) -> None:
+    dev, prod = environments["dev"].monitoring, environments["production"].monitoring
+    assert dev and prod
+    assert prod.latency_p99_ms < dev.latency_p99_ms and prod.error_rate_pct < dev.error_rate_pct
+    assert prod.gpu_at_max_minutes < dev.gpu_at_max_minutes and prod.nodes_not_ready_minutes < dev.nodes_not_ready_minutes
+    assert environments["production"].models.min_accuracy > environments["dev"].models.min_accuracy  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_model_registry_bucket_is_locked_down_and_only_training_writes(
+    synth_out: Path, environments: dict[str, Environment], name: str
+) -> None:
+    env = environments[name]
+    assert env.aws and env.models
+    stack = _stack(synth_out, name)
+    bucket = next(b for b in stack.of_type("aws_s3_bucket") if b.values["bucket"] == env.model_bucket("aws"))
+    ref = f"${{aws_s3_bucket.{bucket.address.split('.', 1)[1]}.id}}"
+
+    def attached(rtype: str) -> dict:  # type: ignore[type-arg]
+        return next(r.values for r in stack.of_type(rtype) if r.values["bucket"] == ref)
+
+    assert attached("aws_s3_bucket_versioning")["versioning_configuration"]["status"] == "Enabled"
+    sse = attached("aws_s3_bucket_server_side_encryption_configuration")["rule"][0]["apply_server_side_encryption_by_default"]
+    assert sse["sse_algorithm"] == "aws:kms" and sse["kms_master_key_id"].startswith("${aws_kms_key.")
+    pab = attached("aws_s3_bucket_public_access_block")
+    assert all(pab[k] for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+    rules = {r["id"]: r for r in attached("aws_s3_bucket_lifecycle_configuration")["rule"]}
+    assert rules["history"]["noncurrent_version_expiration"][0]["noncurrent_days"] == env.models.keep_noncurrent_days
+    policy = json.loads(attached("aws_s3_bucket_policy")["policy"])
+    statements = {s.get("Sid"): s for s in policy["Statement"]}
+    assert statements["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    writers = statements["OnlyTrainingAndPromotionWrite"]["Condition"]["StringNotEqualsIfExists"]["aws:PrincipalArn"]
+    assert writers == [
+        f"arn:aws:iam::{env.aws.account_id}:role/{env.resource_name('training')}",
+        f"arn:aws:iam::{env.aws.account_id}:role/{env.github_role_name('deploy')}",
+    ]
+    # serving roles read, never write: the Lambda roles and the pods' role
+    readers = [r for r in stack.of_type("aws_iam_role_policy") if "ReadModel" in r.values["policy"]]
+    assert len(readers) == len(env.aws.endpoints) + 1
+    for r in readers:
+        for st in json.loads(r.values["policy"])["Statement"]:
+            assert not any(
+                a in ("s3:PutObject", "s3:DeleteObject") for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+            )
+    functions = stack.of_type("aws_lambda_function")
+    for fn in functions:
+        variables = fn.values["environment"]["variables"]
+        assert variables["MODEL_REGISTRY_URI"] == f"s3://{env.model_bucket('aws')}/models/{env.models.name}"
+        assert variables["MODEL_ALIAS"] == env.models.alias
+    replicas = stack.of_type("aws_s3_bucket_replication_configuration")
+    assert len(replicas) == (1 if env.models.replica_region else 0)
+    gcs = next(b for b in stack.of_type("google_storage_bucket") if b.values["name"] == env.model_bucket("gcp"))
+    assert gcs.values["versioning"]["enabled"] and gcs.values["uniform_bucket_level_access"]
+    assert gcs.values["public_access_prevention"] == "enforced"
+    assert gcs.values["soft_delete_policy"]["retention_duration_seconds"] == env.models.gcs_retention_days * 86400
+    members = {(m.values["role"], m.values["member"]) for m in stack.of_type("google_storage_bucket_iam_member")}
+    assert any(role == "roles/storage.objectViewer" and "serving" in member for role, member in members)
+    assert not any(role == "roles/storage.objectCreator" and "serving" in member for role, member in members)

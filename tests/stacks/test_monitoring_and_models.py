@@ -52,7 +52,8 @@ def test_every_endpoint_and_gpu_group_has_its_alarms_with_the_file_thresholds(
     assert not_ready["evaluation_periods"] == mon.nodes_not_ready_minutes
     expected = 3 * len(env.aws.endpoints) + len(env.aws.cluster.gpu_node_groups) + 1
     assert len(alarms) == expected
-    assert all(a["alarm_actions"] == ["${aws_sns_topic.%s.arn}" % topic.address.split(".", 1)[1]] for a in alarms.values())
+    topic_arn = "${aws_sns_topic." + topic.address.split(".", 1)[1] + ".arn}"
+    assert all(a["alarm_actions"] == [topic_arn] for a in alarms.values())
     body = json.loads(stack.of_type("aws_cloudwatch_dashboard")[0].values["dashboard_body"])
     titles = " | ".join(w["properties"]["title"] for w in body["widgets"])
     for ep in env.aws.endpoints:

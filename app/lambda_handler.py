@@ -11,8 +11,7 @@ from typing import Any
 
 from mangum import Mangum
 
-from app import logs
-from app.model import Model
+from app import logs, registry
 from app.service import create_app
 from app.settings import Settings
 
@@ -22,7 +21,8 @@ _handler: Mangum | None = None
 def _build() -> Mangum:
     settings = Settings.from_env()
     logs.configure(settings.log_level)
-    return Mangum(create_app(settings, model=Model.load(settings.model_dir)), lifespan="off")
+    loaded = registry.load(settings)
+    return Mangum(create_app(settings, model=loaded.model, source=(loaded.uri, loaded.alias)), lifespan="off")
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from app import features as feature_defs
+from app import monitoring
 from app.features import FEATURES, SOURCE_COLUMNS, Matrix
 
 MODEL_NAME = "wine-cultivar"
@@ -39,7 +40,7 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 LATEST_FILE = "LATEST"
 # the files whose code decides what the model computes: their hash is the code fingerprint
-CODE_FILES = ("features.py", "pipeline.py")
+CODE_FILES = ("features.py", "pipeline.py", "monitoring.py")
 # held-out accuracy below this and no artifact is written (the majority class alone scores 0.40)
 ACCURACY_FLOOR = 0.90
 MIN_ROWS = 100
@@ -284,6 +285,8 @@ def run(cfg: TrainConfig) -> TrainResult:
         },
         "code": {"fingerprint": code_fp, "files": [f"app/{f}" for f in CODE_FILES]},
         "runtime": {"python": platform.python_version(), "scikit-learn": sklearn.__version__, "numpy": np.__version__},
+        # the training distribution the service's drift statistic compares traffic with
+        "reference": monitoring.reference(data.x_train, ds.features),
     }
     path = write_artifact(model, metadata, cfg.out_dir)
     return TrainResult(version=version, path=path, metrics=metrics, metadata=metadata)

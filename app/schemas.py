@@ -61,3 +61,6 @@ class Metadata(BaseModel):
     data_fingerprint: str
     code_fingerprint: str
     max_batch: int
+    # where the model came from: the registry and alias of the environment (None: a local MODEL_DIR)
+    registry_uri: str | None = None
+    registry_alias: str | None = None

@@ -1,4 +1,4 @@
-"""The HTTP service: ``/healthz``, ``/readyz``, ``/predict``, ``/metadata``.
+"""The HTTP service: ``/healthz``, ``/readyz``, ``/predict``, ``/metadata``, ``/metrics``.
 
 The model is loaded once, when the app starts (or handed in by the Lambda handler), never per
 request. Every request is logged as one JSON line with its id, status and duration.
@@ -15,10 +15,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app import logs
+from app import logs, registry
 from app.model import Model, ModelLoadError
+from app.monitoring import ModelMetrics
 from app.schemas import MAX_BATCH, ErrorResponse, FieldProblem, Metadata, PredictionOut, PredictRequest, PredictResponse
 from app.settings import Settings
 
@@ -89,7 +91,9 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "body"
 
 
-def create_app(settings: Settings | None = None, *, model: Model | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, model: Model | None = None, source: tuple[str | None, str | None] = (None, None)
+) -> FastAPI:
     """The app; with ``model`` given (Lambda, tests) nothing is loaded at start-up."""
     settings = settings or Settings.from_env()
 
@@ -97,8 +101,11 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.model is None:
             try:
-                app.state.model = Model.load(settings.model_dir)
-                log.info("model loaded", extra={"model_version": app.state.model.version, "model_dir": str(settings.model_dir)})
+                loaded = registry.load(settings)
+                app.state.model, app.state.registry = loaded.model, (loaded.uri, loaded.alias)
+                app.state.metrics = ModelMetrics(loaded.model.metadata.get("reference"))
+                where = {"registry": loaded.uri, "alias": loaded.alias} if loaded.uri else {"model_dir": str(settings.model_dir)}
+                log.info("model loaded", extra={"model_version": loaded.model.version, **where})
             except ModelLoadError as exc:
                 app.state.load_error = str(exc)
                 log.error("model not loaded", extra={"reason": str(exc)})
@@ -108,6 +115,8 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     app.state.model = model
     app.state.load_error = None
     app.state.settings = settings
+    app.state.registry = source  # (registry URI, alias) the model came from
+    app.state.metrics = ModelMetrics(model.metadata.get("reference") if model else None)
 
     def _not_ready(request: Request) -> JSONResponse:
         reason = request.app.state.load_error or "model not loaded yet"
@@ -139,7 +148,12 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
         if current is None:
             return _not_ready(request)
         # rows are validated and small: predicting inline is cheaper than a thread hop
-        predictions = current.predict([row.model_dump() for row in body.instances])
+        rows = [row.model_dump() for row in body.instances]
+        start = time.perf_counter()
+        predictions = current.predict(rows)
+        request.app.state.metrics.observe(current.version, rows, [p.label for p in predictions], time.perf_counter() - start)
+        # the rows are logged so that `infra model drift` can compare a window of traffic with training
+        log.info("prediction", extra={"event": "prediction", "model_version": current.version, "rows": rows})
         return PredictResponse(
             model_version=current.version,
             predictions=[PredictionOut(label=p.label, class_index=p.class_index, probabilities=p.probabilities) for p in predictions],
@@ -164,7 +178,18 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
             data_fingerprint=m["data"]["fingerprint"],
             code_fingerprint=m["code"]["fingerprint"],
             max_batch=MAX_BATCH,
+            registry_uri=request.app.state.registry[0],
+            registry_alias=request.app.state.registry[1],
         )
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus metrics: predictions by version and class, predict latency, PSI per feature."""
+        state: ModelMetrics = request.app.state.metrics
+        if state.reference is None and request.app.state.model is not None:
+            state.reference = request.app.state.model.metadata.get("reference")
+        state.refresh()
+        return PlainTextResponse(generate_latest(state.registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RequestLog)
     return app

@@ -14,6 +14,10 @@ class Settings:
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8080
+    # the model registry (set by the stacks): the service loads the version the alias names
+    model_registry_uri: str | None = None
+    model_alias: str = "latest"
+    model_cache: Path = Path("/tmp/models")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -23,4 +27,7 @@ class Settings:
             log_level=os.environ.get("LOG_LEVEL", cls.log_level),
             host=os.environ.get("HOST", cls.host),
             port=int(os.environ.get("PORT", str(cls.port))),
+            model_registry_uri=os.environ.get("MODEL_REGISTRY_URI") or None,
+            model_alias=os.environ.get("MODEL_ALIAS", cls.model_alias),
+            model_cache=Path(os.environ.get("MODEL_CACHE", str(cls.model_cache))),
         )

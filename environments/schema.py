@@ -518,7 +518,7 @@ class ModelRegistry(Model):
     ``models/<name>/aliases/<alias>.json``. Only the environment's training role writes; its serving
     roles (Lambda, the cluster's pods) read."""
 
-    name: Name = "classifier"
+    name: Name = "wine-cultivar"
     # the alias this environment's services load at start: `latest` (the last version registered,
     # where training runs) or the stage a promotion moves (`staging`, `production`)
     alias: Literal["latest", "staging", "production"]

@@ -155,7 +155,7 @@ def test_requirements_cover_the_service_imports() -> None:
     pinned = {
         line.split("==")[0].lower().replace("_", "-") for line in (ROOT / "app/requirements.txt").read_text().splitlines() if "==" in line
     }
-    import_names = {"sklearn": "scikit-learn"}
+    import_names = {"sklearn": "scikit-learn", "prometheus_client": "prometheus-client"}
     dev_only = {"loadtest.py"}  # the load test runs from the developer's machine, not the image
     stdlib = set(sys.stdlib_module_names)
     for path in (ROOT / "app").glob("*.py"):

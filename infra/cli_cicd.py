@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -242,3 +242,133 @@ def cloudbuild_submit(
     result = submit(_env(env, env_dir), registry, wait=wait)
     print(json.dumps(result.__dict__, indent=2))
     err.print(f"build {result.build_id} started: {result.log_url}", highlight=False)
+
+
+model_app = typer.Typer(no_args_is_help=True, help="The model registry of each environment (docs/models.md).")
+app.add_typer(model_app, name="model")
+CloudOpt = Annotated[str | None, typer.Option("--cloud", help="aws or gcp (default: aws when the environment has it).")]
+
+
+def _cloud(value: str | None) -> Any:
+    if value not in (None, "aws", "gcp"):
+        raise InfraError(f"--cloud {value!r}: one of aws, gcp")
+    return value
+
+
+@model_app.command("register")
+def model_register(
+    env: Annotated[str, typer.Argument(help="Environment whose registry receives the version (where training runs: dev).")],
+    artifact: Annotated[Path, typer.Argument(help="A trained version's directory, or the folder `make train` writes.")] = Path(
+        "artifacts/models"
+    ),
+    cloud: CloudOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Upload a trained version with its manifest and point `latest` at it; refuses a version that
+    exists or whose accuracy is below the environment's models.min_accuracy (exit 1)."""
+    from infra.models import register
+
+    manifest = register(_env(env, env_dir), artifact, cloud=_cloud(cloud))
+    print(json.dumps(manifest, indent=2))
+    err.print(f"registered {manifest['version']} in {env} (accuracy {manifest['metrics'].get('accuracy')}); latest → it", highlight=False)
+
+
+@model_app.command("list")
+def model_list(
+    env: Annotated[str, typer.Argument()], cloud: CloudOpt = None, fmt: FormatOpt = Format.table, env_dir: EnvDirOpt = ENV_DIR
+) -> None:
+    """The versions in ENV's registry, oldest first, with their metrics and aliases."""
+    from rich.table import Table
+
+    from infra.models import registry
+
+    versions = registry(_env(env, env_dir), _cloud(cloud)).versions()
+    if fmt is Format.json:
+        print(json.dumps(versions, indent=2))
+        return
+    table = Table("version", "accuracy", "registered", "git sha", "from", "aliases", title=f"models of {env}")
+    for m in versions:
+        table.add_row(
+            m.get("version", "?"), str(m.get("metrics", {}).get("accuracy")), str(m.get("registered_at", "")),
+            str(m.get("git_sha", ""))[:12], m.get("promoted_from", m.get("environment", "")), ", ".join(m["aliases"]),
+        )  # fmt: skip
+    out.print(table)
+
+
+@model_app.command("show")
+def model_show(
+    env: Annotated[str, typer.Argument()],
+    version: Annotated[str, typer.Argument(help="A version, or an alias (latest, staging, production).")] = "latest",
+    cloud: CloudOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """A version's manifest (metrics, fingerprints, git sha, files)."""
+    from infra.models import registry
+
+    reg = registry(_env(env, env_dir), _cloud(cloud))
+    resolved = reg.alias(version) if version in ("latest", "staging", "production") else version
+    manifest = reg.manifest(resolved) if resolved else None
+    if manifest is None:
+        raise InfraError(f"{version!r}: no such version or alias in {reg.uri}")
+    print(json.dumps(manifest, indent=2))
+
+
+@model_app.command("promote")
+def model_promote(
+    source: Annotated[str, typer.Option("--from", help="The environment the version runs in.")],
+    target: Annotated[str, typer.Option("--to", help="The environment it promotes to.")],
+    version: Annotated[str | None, typer.Option("--version", help="Default: the version the source's alias names.")] = None,
+    cloud: CloudOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Copy a version from SOURCE's registry into TARGET's (sha256 checked) and move TARGET's alias;
+    never retrains. Refuses a version below TARGET's accuracy floor."""
+    from infra.models import promote as run_promote
+
+    result = run_promote(_env(source, env_dir), _env(target, env_dir), version, cloud=_cloud(cloud))
+    print(json.dumps(result, indent=2))
+    err.print(f"{target}: {result['alias']} → {result['version']} (was {result['previous']})", highlight=False)
+
+
+@model_app.command("drift")
+def model_drift(
+    log: Annotated[Path, typer.Option("--log", help='The service\'s JSON log (lines with event "prediction").')],
+    model_dir: Annotated[Path | None, typer.Option("--model", help="The served version's directory (its metadata.json).")] = None,
+    env: Annotated[str | None, typer.Option("--env", help="Or: the environment whose alias names the served version.")] = None,
+    window: Annotated[int | None, typer.Option("--window", help="Only the last N logged rows.")] = None,
+    cloud: CloudOpt = None,
+    fmt: FormatOpt = Format.table,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """PSI per feature of logged requests against the model's training distribution; exit 1 when a
+    feature shifted significantly (PSI > 0.25)."""
+    from rich.table import Table
+
+    from app.monitoring import MODERATE, SIGNIFICANT
+    from infra.models import drift_from_log, registry
+
+    if (model_dir is None) == (env is None):
+        raise InfraError("give exactly one of --model DIR or --env ENV")
+    if model_dir is not None:
+        metadata = json.loads((model_dir / "metadata.json").read_text())
+    else:
+        assert env is not None
+        reg = registry(_env(env, env_dir), _cloud(cloud))
+        served = reg.alias(reg.env.models.alias if reg.env.models else "latest")
+        raw = reg.store.get(f"{reg.prefix}/{served}/metadata.json") if served else None
+        if raw is None:
+            raise InfraError(f"{env}: its alias names no registered version")
+        metadata = json.loads(raw)
+    if not metadata.get("reference"):
+        raise InfraError(f"model {metadata.get('version')} carries no training distribution (trained before drift monitoring); retrain")
+    values, n = drift_from_log(log, metadata["reference"], window=window)
+    verdict = {k: ("significant" if v > SIGNIFICANT else "moderate" if v > MODERATE else "stable") for k, v in values.items()}
+    if fmt is Format.json:
+        print(json.dumps({"model_version": metadata.get("version"), "rows": n, "psi": values, "verdict": verdict}, indent=2))
+    else:
+        table = Table("feature", "PSI", "reading", title=f"drift of {n} logged rows vs {metadata.get('version')}")
+        for k, v in sorted(values.items(), key=lambda kv: -kv[1]):
+            table.add_row(k, f"{v:.4f}", verdict[k])
+        out.print(table)
+    if any(v == "significant" for v in verdict.values()):
+        raise typer.Exit(EXIT_FINDINGS)

@@ -83,7 +83,7 @@ def test_register_list_promote_and_the_target_service_loads_it(
 def test_duplicate_and_below_floor_are_refused_with_nothing_written(buckets: dict[str, Environment], trained: Path, env_dir: Path) -> None:
     dev = buckets["dev"]
     register(dev, trained)
-    with pytest.raises(RegistryRefused, match="already registered.*immutable"):
+    with pytest.raises(RegistryRefused, match=r"already registered.*immutable"):
         register(dev, trained)
     data = read_env(env_dir, "dev")
     data["models"]["min_accuracy"] = 0.999
@@ -92,7 +92,7 @@ def test_duplicate_and_below_floor_are_refused_with_nothing_written(buckets: dic
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.delete_object(Bucket=dev.model_bucket("aws"), Key=f"models/wine-cultivar/{registry(dev).alias('latest')}/manifest.json")
     before = s3.list_objects_v2(Bucket=dev.model_bucket("aws")).get("KeyCount")
-    with pytest.raises(RegistryRefused, match="below dev's floor models.min_accuracy = 0.999"):
+    with pytest.raises(RegistryRefused, match=r"below dev's floor models\.min_accuracy = 0\.999"):
         register(strict, trained)
     assert s3.list_objects_v2(Bucket=dev.model_bucket("aws")).get("KeyCount") == before
 

@@ -15,7 +15,7 @@ ENVS ?=
 MODELS ?= artifacts/models
 PORT ?= 8080
 
-.PHONY: help install demo validate synth summary policy cost cost-diff tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy ci-matrix bootstrap smoke promote train serve load-test all clean
+.PHONY: help install demo validate synth summary policy cost cost-diff tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy ci-matrix bootstrap smoke promote train register model-drift serve load-test all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -135,6 +135,12 @@ promote: $(BIN)/infra ## infra promote FROM= TO= EVIDENCE=reports/smoke-<from>.j
 
 train: $(BIN)/infra ## train the model on the bundled dataset into artifacts/models/<version> (MODELS=dir)
 	$(BIN)/python -m app.train --out $(MODELS)
+
+register: $(BIN)/infra ## infra model register ENV=<env> (default dev): upload the trained version to the registry, move `latest` (needs AWS credentials)
+	$(BIN)/infra model register $(ENV) $(MODELS) --existing-ok
+
+model-drift: $(BIN)/infra ## infra model drift LOG=<service log>: PSI per feature of logged requests vs the served model's training data
+	$(BIN)/infra model drift --log $(LOG) --model $(MODELS)/$$(cat $(MODELS)/LATEST)
 
 serve: $(BIN)/infra ## serve the latest model over HTTP on 127.0.0.1:8080 (PORT=n; trains first if needed)
 	@test -f $(MODELS)/LATEST || $(BIN)/python -m app.train --out $(MODELS)

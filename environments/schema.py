@@ -522,6 +522,9 @@ class ModelRegistry(Model):
     # the alias this environment's services load at start: `latest` (the last version registered,
     # where training runs) or the stage a promotion moves (`staging`, `production`)
     alias: Literal["latest", "staging", "production"]
+    # the version this environment serves, pinned by a pull request (the continuous-training
+    # workflow opens it); the deploy promotes it from the environment that promotes into this one
+    version: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")] | None = None
     # `infra model register` refuses a version whose held-out accuracy is below this floor
     min_accuracy: Annotated[float, Field(gt=0, le=1)]
     # S3: old object versions kept this many days after they are replaced

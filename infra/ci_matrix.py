@@ -101,6 +101,8 @@ def entry(env: Environment, envs: dict[str, Environment]) -> dict[str, Any]:
         "gcp_deploy_service_account": env.gcp_service_account("deploy") or "",
         "gcp_plan_service_account": env.gcp_service_account("plan") or "",
         "plan_in_review": bool(ci and ci.plan_in_review),
+        "aws_training_role": f"arn:aws:iam::{env.aws.account_id}:role/{env.resource_name('training')}" if env.aws and env.models else "",
+        "model_version": (env.models.version or "") if env.models else "",
         # where the image jobs push: ECR repository URLs, Artifact Registry image paths
         "image_repositories": {
             "aws": [env.image_repository("aws", r.name) for r in env.aws.registries] if env.aws else [],

@@ -261,6 +261,9 @@ def model_register(
     artifact: Annotated[Path, typer.Argument(help="A trained version's directory, or the folder `make train` writes.")] = Path(
         "artifacts/models"
     ),
+    existing_ok: Annotated[
+        bool, typer.Option("--existing-ok", help="A version already registered with the same files is no error.")
+    ] = False,
     cloud: CloudOpt = None,
     env_dir: EnvDirOpt = ENV_DIR,
 ) -> None:
@@ -268,7 +271,7 @@ def model_register(
     exists or whose accuracy is below the environment's models.min_accuracy (exit 1)."""
     from infra.models import register
 
-    manifest = register(_env(env, env_dir), artifact, cloud=_cloud(cloud))
+    manifest = register(_env(env, env_dir), artifact, cloud=_cloud(cloud), existing_ok=existing_ok)
     print(json.dumps(manifest, indent=2))
     err.print(f"registered {manifest['version']} in {env} (accuracy {manifest['metrics'].get('accuracy')}); latest → it", highlight=False)
 
@@ -372,3 +375,37 @@ def model_drift(
         out.print(table)
     if any(v == "significant" for v in verdict.values()):
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@model_app.command("candidate")
+def model_candidate(
+    source: Annotated[str, typer.Option("--from", help="Where training registers (dev).")],
+    target: Annotated[str, typer.Option("--to", help="The environment whose pinned version it must beat.")],
+    github_output: Annotated[Path | None, typer.Option("--github-output", help="Also append candidate= and beats= to this file.")] = None,
+    cloud: CloudOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Whether SOURCE's newest version beats the version TARGET pins (held-out accuracy, then log loss)."""
+    from infra.models import candidate
+
+    result = candidate(_env(source, env_dir), _env(target, env_dir), cloud=_cloud(cloud))
+    print(json.dumps(result, indent=2))
+    if github_output is not None:
+        with github_output.open("a") as fh:
+            fh.write(f"candidate={result['candidate']}\nbeats={str(result['beats']).lower()}\n")
+
+
+@model_app.command("pin")
+def model_pin(
+    env: Annotated[str, typer.Argument(help="The environment whose file pins the version.")],
+    version: Annotated[str, typer.Argument()],
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Write models.version into ENV's file (comments and order kept): what a promotion pull request changes."""
+    from environments.loader import environment_files
+    from infra.models import pin
+
+    _env(env, env_dir)
+    path = next(f for f in environment_files(env_dir) if f.stem == env)
+    changed = pin(version, path)
+    err.print(f"{path}: models.version {'→ ' + version if changed else 'already ' + version}", highlight=False)

@@ -192,7 +192,7 @@ def _artifact(path: Path) -> Path:
     raise InfraError(f"{path}: no metadata.json and no LATEST file; run `make train` first")
 
 
-def register(env: Environment, artifact: Path, *, cloud: Cloud | None = None) -> dict[str, Any]:
+def register(env: Environment, artifact: Path, *, cloud: Cloud | None = None, existing_ok: bool = False) -> dict[str, Any]:
     reg = registry(env, cloud)
     directory = _artifact(artifact)
     files = {name: (directory / name).read_bytes() for name in FILES if (directory / name).is_file()}
@@ -202,7 +202,11 @@ def register(env: Environment, artifact: Path, *, cloud: Cloud | None = None) ->
     version = str(metadata["version"])
     if metadata.get("name") != reg.name:
         raise RegistryRefused(f"{directory}: model {metadata.get('name')!r}, but {env.name}'s registry holds {reg.name!r} (models.name)")
-    if reg.manifest(version) is not None:
+    existing = reg.manifest(version)
+    if existing is not None:
+        same = existing.get("files") == {n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for n, d in files.items()}
+        if existing_ok and same:
+            return existing
         raise RegistryRefused(f"{version} is already registered in {reg.uri}; versions are immutable (retrain to get a new one)")
     reg.floor(metadata.get("metrics", {}), version)
     manifest = {
@@ -288,3 +292,63 @@ def drift_from_log(log: Path, reference: dict[str, Any], *, window: int | None =
     if missing:
         raise InfraError(f"{log}: logged rows lack features {missing}")
     return drift(reference, rows), len(rows)
+
+
+def candidate(source: Environment, target: Environment, *, cloud: Cloud | None = None) -> dict[str, Any]:
+    """Does the source's newest version (its ``latest``) beat what the target pins? Both manifests are
+    read from the source's registry: the target's version was registered there before it moved on."""
+    reg = registry(source, cloud)
+    newest = reg.alias("latest")
+    if newest is None:
+        raise RegistryRefused(f"{source.name}'s registry has no version yet")
+    new = reg.manifest(newest) or {}
+    current = target.models.version if target.models else None
+    if current == newest:
+        return {"candidate": newest, "current": current, "beats": False, "reason": f"{target.name} already pins it"}
+    old = reg.manifest(current) if current else None
+    new_acc = float(new.get("metrics", {}).get("accuracy", 0))
+    if old is None:
+        reason = f"{target.name} pins {'nothing' if current is None else current + ' (not in ' + source.name + ')'}"
+        return {"candidate": newest, "current": current, "beats": True, "reason": reason, "accuracy": new_acc}
+    old_acc = float(old.get("metrics", {}).get("accuracy", 0))
+    beats = new_acc > old_acc or (
+        new_acc == old_acc and float(new["metrics"].get("log_loss", 9)) < float(old["metrics"].get("log_loss", 9))
+    )
+    return {
+        "candidate": newest,
+        "current": current,
+        "beats": beats,
+        "reason": f"accuracy {new_acc:.4f} vs {old_acc:.4f}" + ("" if new_acc != old_acc else " (tie: log loss decides)"),
+        "accuracy": new_acc,
+    }
+
+
+def pin(version: str, env_file: Path) -> bool:
+    """Write ``models.version: <version>`` into an environment file (comments and order
+    kept); re-validate; False when it already pins it."""
+    from environments.loader import load_environments
+    from infra.promote import _yaml
+
+    y = _yaml()
+    original = env_file.read_text()
+    doc = y.load(original)
+    models = doc.get("models")
+    if models is None:
+        raise InfraError(f"{env_file}: no models section to pin a version in")
+    if models.get("version") == version:
+        return False
+    if "version" in models:
+        models["version"] = version
+    else:
+        models.insert(list(models.keys()).index("alias") + 1 if "alias" in models else len(models), "version", version)
+    import io
+
+    buffer = io.StringIO()
+    y.dump(doc, buffer)
+    env_file.write_text(buffer.getvalue())
+    try:
+        load_environments(env_file.parent)
+    except Exception:
+        env_file.write_text(original)
+        raise
+    return True

@@ -182,12 +182,31 @@ class ModelRegistry(Construct):
         assert env.aws is not None and env.models is not None
         account = env.aws.account_id
         name = env.model_bucket("aws")
+        trust: list[dict[str, Any]] = [
+            {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
+        ]
+        if env.ci is not None:
+            # the continuous-training workflow, from this environment's GitHub Environment only
+            oidc = "token.actions.githubusercontent.com"
+            trust.append(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": f"arn:aws:iam::{account}:oidc-provider/{oidc}"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{oidc}:aud": "sts.amazonaws.com",
+                            f"{oidc}:sub": f"repo:{env.ci.repository}:environment:{env.name}",
+                        }
+                    },
+                }
+            )
         self.training_role = IamRole(
             self,
             "training-role",
             name=env.resource_name("training"),
-            description=f"Trains and registers models of {env.name} (EKS Pod Identity: {TRAINING_NAMESPACE}/{TRAINING_SERVICE_ACCOUNT})",
-            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", extra_actions=("sts:TagSession",)),
+            description=f"Trains and registers models of {env.name} (EKS Pod Identity: {TRAINING_NAMESPACE}/{TRAINING_SERVICE_ACCOUNT}; CI)",
+            assume_role_policy=policy_document(trust),
         )
         writers = [
             f"arn:aws:iam::{account}:role/{env.resource_name('training')}",

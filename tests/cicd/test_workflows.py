@@ -37,7 +37,7 @@ def _steps_text(job: dict[str, Any]) -> str:
 
 
 def test_expected_workflows_exist() -> None:
-    assert set(all_workflows()) == {"ci.yml", "review.yml", "deploy.yml", "drift.yml"}
+    assert set(all_workflows()) == {"ci.yml", "review.yml", "deploy.yml", "drift.yml", "train.yml"}
 
 
 def test_every_action_is_pinned_to_a_full_sha_with_its_tag() -> None:
@@ -54,7 +54,7 @@ def test_top_level_permissions_are_empty_or_read_only_and_jobs_take_only_what_th
     # what each permission is for: a job holding one must contain what uses it
     uses = {
         "id-token": ("configure-aws-credentials", "google-github-actions/auth"),
-        "pull-requests": ("<!-- infra-review -->", "commits/$SHA/pulls"),  # the sticky comment; the merged PR
+        "pull-requests": ("<!-- infra-review -->", "commits/$SHA/pulls", "gh pr create"),  # comment; merged PR; promotion PR
         "security-events": ("upload-sarif",),
         "issues": ("rest.issues.create(", "rest.issues.update("),
         "actions": ("actions/artifacts", "download-artifact"),
@@ -67,7 +67,7 @@ def test_top_level_permissions_are_empty_or_read_only_and_jobs_take_only_what_th
             text = _steps_text(job)
             for perm, level in perms.items():
                 if perm == "contents":
-                    assert level == "read", f"{name}/{job_name}: contents {level}"
+                    assert level == "read" or "git push" in text, f"{name}/{job_name}: contents {level} without pushing"
                     continue
                 assert any(u in text for u in uses[perm]), f"{name}/{job_name} holds {perm}: {level} but nothing uses it"
             # the reverse: whatever needs a permission has it
@@ -172,7 +172,7 @@ def test_oidc_roles_come_from_the_matrix_and_match_what_bootstrap_creates() -> N
             for step in job.get("steps", []):
                 if "configure-aws-credentials" in step.get("uses", ""):
                     role = step["with"]["role-to-assume"]
-                    purpose = "deploy" if job_name in ("deploy", "image") else "plan"
+                    purpose = {"deploy": "deploy", "image": "deploy", "train": "training"}.get(job_name, "plan")
                     assert role == f"${{{{ matrix.aws_{purpose}_role }}}}", f"{name}/{job_name}: {role}"
     env = load_environments()["staging"]
     assert ci_matrix.entry(env, load_environments())["aws_deploy_role"] == "arn:aws:iam::222222222222:role/mlp-staging-github-deploy"
@@ -181,7 +181,7 @@ def test_oidc_roles_come_from_the_matrix_and_match_what_bootstrap_creates() -> N
 def test_every_matrix_field_a_workflow_reads_is_one_ci_matrix_writes() -> None:
     row = ci_matrix.entry(load_environments()["staging"], load_environments())
     for path in WORKFLOWS.glob("*.yml"):
-        for ref in re.findall(r"matrix\.([a-z_]+(?:\.[a-z_]+)?)", path.read_text()):
+        for ref in re.findall(r"(?<![.\w])matrix\.([a-z_]+(?:\.[a-z_]+)?)", path.read_text()):
             key, _, sub = ref.partition(".")
             if key == "outputs":  # needs.matrix.outputs.*: the job's outputs, not a row
                 continue
@@ -207,6 +207,27 @@ def test_drift_runs_nightly_and_keeps_one_issue_per_environment() -> None:
     assert "infra drift" in _steps_text(wf["jobs"]["drift"])
     assert "Drift: ${env}" in _steps_text(wf["jobs"]["issues"])
     assert wf["jobs"]["issues"]["permissions"] == {"issues": "write"}
+
+
+def test_continuous_training_registers_in_dev_and_opens_the_promotion_pull_request(tmp_path: Path) -> None:
+    wf = load("train.yml")
+    assert "schedule" in wf["on"] and "workflow_dispatch" in wf["on"]
+    outputs = _run_matrix_job(wf, {}, tmp_path)
+    assert json.loads(outputs["envs"]) == ["dev"]  # the environment of the develop branch, from its file
+    train = _steps_text(wf["jobs"]["train"])
+    assert "python -m app.train" in train and "infra model register" in train and "infra model candidate" in train
+    pr = wf["jobs"]["pull-request"]
+    assert pr["if"] == "needs.train.outputs.beats == 'true'"
+    assert "infra model pin" in _steps_text(pr) and "gh pr create" in _steps_text(pr)
+    assert "id-token" not in pr["permissions"]  # the job that writes to the repository holds no cloud credentials
+
+
+def test_deploy_moves_the_pinned_model_after_applying() -> None:
+    steps = [s.get("name", "") + json.dumps(s) for s in load("deploy.yml")["jobs"]["deploy"]["steps"]]
+    apply = next(i for i, s in enumerate(steps) if "infra deploy" in s)
+    model = next(i for i, s in enumerate(steps) if "infra model promote" in s)
+    smoke = next(i for i, s in enumerate(steps) if "infra smoke" in s)
+    assert apply < model < smoke
 
 
 def test_dependabot_covers_actions_pip_and_npm() -> None:

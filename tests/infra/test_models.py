@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +183,32 @@ def test_drift_from_logged_requests(trained: Path, tmp_path: Path, capsys: pytes
     shifted.write_text(json.dumps({"event": "prediction", "rows": [{f: r["edges"][-1] + 100 for f, r in reference.items()}] * 50}) + "\n")
     assert main(["model", "drift", "--log", str(shifted), "--model", str(version_dir)]) == 1
     assert main(["model", "drift", "--log", str(shifted)]) == 2  # neither --model nor --env
+
+
+def test_candidate_beats_what_staging_pins_and_pin_writes_the_file(
+    buckets: dict[str, Environment], trained: Path, env_dir: Path, tmp_path: Path
+) -> None:
+    from infra.models import candidate, pin
+
+    dev = buckets["dev"]
+    manifest = register(dev, trained)
+    result = candidate(dev, buckets["staging"])
+    assert (result["candidate"], result["current"], result["beats"]) == (manifest["version"], None, True)
+    path = env_dir / "staging.yaml"
+    before = path.read_text()
+    assert pin(manifest["version"], path) is True
+    after = path.read_text()
+    assert f"  version: {manifest['version']}" in after and after.replace(f"  version: {manifest['version']}\n", "") == before
+    staging = load_environments(env_dir)["staging"]
+    assert staging.models.version == manifest["version"]  # type: ignore[union-attr]
+    assert candidate(dev, staging)["beats"] is False  # it pins the newest already
+    assert pin(manifest["version"], path) is False
+    # a weaker newer version does not beat the pinned one
+    weaker = tmp_path / "weaker"
+    shutil.copytree(trained / manifest["version"], weaker / "wine-cultivar-000000000001")
+    meta = json.loads((weaker / "wine-cultivar-000000000001" / "metadata.json").read_text())
+    meta["version"], meta["metrics"]["accuracy"] = "wine-cultivar-000000000001", dev.models.min_accuracy  # type: ignore[union-attr]
+    (weaker / "wine-cultivar-000000000001" / "metadata.json").write_text(json.dumps(meta))
+    register(dev, weaker / "wine-cultivar-000000000001")
+    result = candidate(dev, staging)
+    assert (result["candidate"], result["beats"]) == ("wine-cultivar-000000000001", False)

@@ -102,8 +102,13 @@ def test_a_new_gpu_pool_and_an_in_place_machine_type_change(repo: Path) -> None:
         ("create", "aws_eks_node_group", "dev/aws-gpu-a10/group/node-group"),
         ("create", "aws_launch_template", "dev/aws-gpu-a10/group/launch-template"),
     }
-    # the device plugin's DaemonSet now also runs on the new group's nodes: an in-place update
-    assert {r for r in _rows(dev) if r[0] != "create"} == {("update", "helm_release", "dev-workloads/nvidia-device-plugin")}
+    # its at-max alarm is new; the device plugin's DaemonSet now also runs on the new group's nodes and
+    # the dashboard gains its row: in-place updates
+    assert ("create", "aws_cloudwatch_metric_alarm", "dev/aws-monitoring/gpu-at-max-a10") in _rows(dev)
+    assert {r for r in _rows(dev) if r[0] != "create"} == {
+        ("update", "helm_release", "dev-workloads/nvidia-device-plugin"),
+        ("update", "aws_cloudwatch_dashboard", "dev/aws-monitoring/dashboard"),
+    }
     plugin = next(c for c in dev["changes"] if c["type"] == "helm_release")
     assert [a["after"] for a in plugin["attributes"]] == ["mlp-dev-ng-a10"] and plugin["attributes"][0]["before"] is None
     assert dev["counts"]["replace"] == dev["counts"]["delete"] == 0 and dev["permissions"] == []
@@ -119,7 +124,7 @@ def test_a_new_gpu_pool_and_an_in_place_machine_type_change(repo: Path) -> None:
     assert len(dev["synth_hash"]) == 64 and dev["synth_hash"] != dev["base_synth_hash"]
     assert production["synth_hash"] == production["base_synth_hash"]
     assert staging["parity"]["ok"] and staging["parity_new"] == []
-    assert f"| dev | {dev['counts']['create']} | 1 | 0 | 0 | 0 |" in md and "| staging 🔒 | 0 | 1 | 0 | 0 | 0 |" in md
+    assert f"| dev | {dev['counts']['create']} | 2 | 0 | 0 | 0 |" in md and "| staging 🔒 | 0 | 1 | 0 | 0 | 0 |" in md
 
 
 def test_a_renamed_construct_is_a_move_with_its_moved_block(repo: Path) -> None:

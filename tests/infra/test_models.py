@@ -212,3 +212,36 @@ def test_candidate_beats_what_staging_pins_and_pin_writes_the_file(
     register(dev, weaker / "wine-cultivar-000000000001")
     result = candidate(dev, staging)
     assert (result["candidate"], result["beats"]) == ("wine-cultivar-000000000001", False)
+
+
+@pytest.fixture(scope="module")
+def gcs_host() -> Iterator[str]:
+    from tests.servers import gcs_emulator
+
+    with gcs_emulator() as url:
+        yield url
+
+
+def test_gcs_registry_and_the_service_loading_from_it(
+    gcs_host: str, environments: dict[str, Environment], trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GCS half, against the GCS emulator: register, refuse a duplicate, promote, serve."""
+    import google.cloud.storage as storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_host)
+    dev, staging = environments["dev"], environments["staging"]
+    for env in (dev, staging):
+        storage.Client(project=env.gcp.project_id).create_bucket(env.model_bucket("gcp"))  # type: ignore[union-attr]
+    manifest = register(dev, trained, cloud="gcp")
+    with pytest.raises(RegistryRefused, match="already registered"):
+        register(dev, trained, cloud="gcp")
+    assert promote(dev, staging, None, cloud="gcp")["version"] == manifest["version"]
+    settings = Settings(
+        model_dir=tmp_path / "none",
+        model_registry_uri=f"gs://{staging.model_bucket('gcp')}/models/wine-cultivar",
+        model_alias="staging",
+        model_cache=tmp_path / "cache",
+    )
+    with TestClient(create_app(settings)) as client:
+        meta = client.get("/metadata").json()
+    assert (meta["model_version"], meta["registry_uri"]) == (manifest["version"], settings.model_registry_uri)

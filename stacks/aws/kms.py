@@ -11,6 +11,17 @@ from constructs import Construct
 from environments.schema import Environment
 
 
+def account_administers(account: str) -> dict[str, object]:
+    """The key-policy statement that lets the account's IAM policies govern the key."""
+    return {
+        "Sid": "AccountAdministers",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
 class EnvironmentKey(Construct):
     """A rotating key whose policy lets the account administer it and CloudWatch Logs use it."""
 
@@ -21,13 +32,7 @@ class EnvironmentKey(Construct):
         policy = {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                account_administers(account),
                 {
                     "Sid": "CloudWatchLogsEncrypts",
                     "Effect": "Allow",

@@ -54,7 +54,7 @@ from constructs import Construct
 
 from environments.schema import Environment
 from stacks.aws.iam import assume_role_policy, policy_document
-from stacks.aws.kms import EnvironmentKey
+from stacks.aws.kms import EnvironmentKey, account_administers
 
 MODELS_PREFIX = "models/"
 LOGS_PREFIX = "access-logs/"
@@ -304,13 +304,7 @@ class ModelRegistry(Construct):
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            "Sid": "AccountAdministers",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        },
+                        account_administers(account),
                         {
                             "Sid": "ServerAccessLogs",
                             "Effect": "Allow",

@@ -67,12 +67,11 @@ class Monitoring(Construct):
         self.topic = SnsTopic(self, "topic", name=env.resource_name("alerts"), kms_master_key_id=key.arn)
         for i, email in enumerate(mon.recipients):
             SnsTopicSubscription(self, f"recipient-{i}", topic_arn=self.topic.arn, protocol="email", endpoint=email)
-        actions = [self.topic.arn]
+        self.actions = [self.topic.arn]
         for fn in functions:
-            self._function_alarms(env, fn, actions)
+            self._function_alarms(env, fn)
         for group in gpu_groups:
-            CloudwatchMetricAlarm(
-                self,
+            self._alarm(
                 f"gpu-at-max-{group.key}",
                 alarm_name=f"{group.name}-gpu-at-max",
                 alarm_description=f"GPU node group {group.name} has run at its max size ({group.max_size}) for "
@@ -85,14 +84,10 @@ class Monitoring(Construct):
                 evaluation_periods=mon.gpu_at_max_minutes,
                 threshold=group.max_size,
                 comparison_operator="GreaterThanOrEqualToThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=actions,
-                ok_actions=actions,
             )
         if cluster is not None and cluster_name is not None:
             self._container_insights(env, cluster)
-            CloudwatchMetricAlarm(
-                self,
+            self._alarm(
                 "nodes-not-ready",
                 alarm_name=f"{cluster_name}-nodes-not-ready",
                 alarm_description=f"A node of {cluster_name} has not been ready for {mon.nodes_not_ready_minutes} minutes",
@@ -104,9 +99,6 @@ class Monitoring(Construct):
                 evaluation_periods=mon.nodes_not_ready_minutes,
                 threshold=0,
                 comparison_operator="GreaterThanThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=actions,
-                ok_actions=actions,
             )
         CloudwatchDashboard(
             self,
@@ -115,12 +107,18 @@ class Monitoring(Construct):
             dashboard_body=json.dumps(dashboard(env, cluster_name, gpu_groups, functions), sort_keys=True),
         )
 
-    def _function_alarms(self, env: Environment, fn: Function, actions: list[str]) -> None:
+    def _alarm(self, id_: str, **kwargs: Any) -> CloudwatchMetricAlarm:
+        """An alarm that notifies the topic when it fires and when it clears; missing data (no
+        traffic, no nodes) is not breaching."""
+        return CloudwatchMetricAlarm(
+            self, id_, treat_missing_data="notBreaching", alarm_actions=self.actions, ok_actions=self.actions, **kwargs
+        )
+
+    def _function_alarms(self, env: Environment, fn: Function) -> None:
         assert env.monitoring is not None
         mon = env.monitoring
         dims = {"FunctionName": fn.name}
-        CloudwatchMetricAlarm(
-            self,
+        self._alarm(
             f"errors-{fn.key}",
             alarm_name=f"{fn.name}-error-rate",
             alarm_description=f"{fn.name}: more than {mon.error_rate_pct:g}% of invocations failed over 5 minutes",
@@ -142,12 +140,8 @@ class Monitoring(Construct):
             evaluation_periods=1,
             threshold=mon.error_rate_pct,
             comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            ok_actions=actions,
         )
-        CloudwatchMetricAlarm(
-            self,
+        self._alarm(
             f"throttles-{fn.key}",
             alarm_name=f"{fn.name}-throttles",
             alarm_description=f"{fn.name}: more than {mon.throttles_per_5min} throttled invocations in 5 minutes (reserved concurrency)",
@@ -159,12 +153,8 @@ class Monitoring(Construct):
             evaluation_periods=1,
             threshold=mon.throttles_per_5min,
             comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            ok_actions=actions,
         )
-        CloudwatchMetricAlarm(
-            self,
+        self._alarm(
             f"latency-{fn.key}",
             alarm_name=f"{fn.name}-p99-latency",
             alarm_description=f"{fn.name}: p99 duration above the {mon.latency_p99_ms} ms objective for 3 of 5 minutes",
@@ -177,9 +167,6 @@ class Monitoring(Construct):
             datapoints_to_alarm=3,
             threshold=mon.latency_p99_ms,
             comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            ok_actions=actions,
         )
 
     def _container_insights(self, env: Environment, cluster: EksCluster) -> None:

@@ -146,6 +146,9 @@ DERIVED: dict[tuple[str, str], tuple[str, ...]] = {
     ("google_monitoring_dashboard", "dashboard_json*"): ("gcp.cluster.gpu_node_pools",),
     ("google_storage_bucket", "soft_delete_policy.retention_duration_seconds"): ("models.gcs_retention_days",),
     ("google_storage_bucket", "lifecycle_rule*days_since_noncurrent_time"): ("models.keep_noncurrent_days",),
+    # the environment promoted into reads this one's registry (its deploy role in the bucket and key policies)
+    ("aws_kms_key", "policy{}*"): ("promotes_to",),
+    ("aws_s3_bucket_policy", "policy{}*"): ("promotes_to",),
 }
 _REF = re.compile(r"\$\{([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)(\.[^}]*)?\}")
 _MAX_CANDIDATES = 64

@@ -11,8 +11,9 @@ from stacks.workloads_stack import WorkloadsStack, has_workloads
 
 def build_app(envs: list[Environment], outdir: str) -> App:
     app = App(outdir=outdir, skip_validation=False)
+    by_name = {e.name: e for e in envs}
     for env in envs:
-        stack = EnvironmentStack(app, env)
+        stack = EnvironmentStack(app, env, promotes_to=by_name.get(env.promotes_to or ""))
         if has_workloads(env):
             WorkloadsStack(app, env, depends_on=stack)
     return app

@@ -39,9 +39,13 @@ from stacks.state import configure_backend
 class EnvironmentStack(TerraformStack):
     """Construct ids are part of Terraform addresses: renaming one replaces live resources."""
 
-    def __init__(self, scope: Construct, env: Environment) -> None:
+    def __init__(self, scope: Construct, env: Environment, *, promotes_to: Environment | None = None) -> None:
         super().__init__(scope, env.name)
         self.env = env
+        # the next environment's deploy role copies promoted models out of this one's registry
+        self.promotion_reader = (
+            promotes_to.github_role_arn("deploy") if promotes_to and promotes_to.aws and promotes_to.models and env.models else None
+        )
         configure_backend(self, env)
         if env.aws:
             self._aws(env)
@@ -52,7 +56,7 @@ class EnvironmentStack(TerraformStack):
     def _aws(self, env: Environment) -> None:
         assert env.aws is not None
         AwsProvider(self, "aws", region=env.aws.region, allowed_account_ids=[env.aws.account_id])
-        key = EnvironmentKey(self, "aws-kms", env=env)
+        key = EnvironmentKey(self, "aws-kms", env=env, model_reader=self.promotion_reader)
         AwsBudget(self, "aws-budget", env=env)
         network = AwsNetwork(self, "aws-network", env=env, key=key)
         registries = {r.name: EcrRegistry(self, f"aws-ecr-{r.name}", env=env, cfg=r, key=key) for r in env.aws.registries}
@@ -75,7 +79,13 @@ class EnvironmentStack(TerraformStack):
                     self, "aws-replica", alias="replica", region=env.models.replica_region, allowed_account_ids=[env.aws.account_id]
                 )
             models = ModelRegistry(
-                self, "aws-models", env=env, key=key, cluster=cluster.cluster if cluster else None, replica_provider=replica
+                self,
+                "aws-models",
+                env=env,
+                key=key,
+                cluster=cluster.cluster if cluster else None,
+                replica_provider=replica,
+                promotion_reader=self.promotion_reader,
             )
             TerraformOutput(self, "model_registry_s3", value=f"s3://{models.name}/models/{env.models.name}")
         functions = []

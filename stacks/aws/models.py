@@ -177,6 +177,7 @@ class ModelRegistry(Construct):
         key: EnvironmentKey,
         cluster: EksCluster | None,
         replica_provider: TerraformProvider | None,
+        promotion_reader: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         assert env.aws is not None and env.models is not None
@@ -227,7 +228,7 @@ class ModelRegistry(Construct):
             name=name,
             key_arn=key.arn,
             keep_noncurrent_days=env.models.keep_noncurrent_days,
-            extra_statements=[only_writers],
+            extra_statements=[only_writers, *self._promotion_reads(name, promotion_reader)],
         )
         self.arn, self.name = self.bucket.arn, name
         IamRolePolicy(
@@ -276,6 +277,21 @@ class ModelRegistry(Construct):
             )
         if env.models.replica_region and replica_provider is not None:
             self._replica(env, key, replica_provider)
+
+    @staticmethod
+    def _promotion_reads(bucket: str, reader: str | None) -> list[dict[str, Any]]:
+        """The next environment's deploy role (another account) reads the versions it promotes."""
+        if reader is None:
+            return []
+        return [
+            {
+                "Sid": "PromotionReads",
+                "Effect": "Allow",
+                "Principal": {"AWS": reader},
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/{MODELS_PREFIX}*"],
+            }
+        ]
 
     def read_statements(self, key_arn: str, model: str) -> list[dict[str, Any]]:
         """What a serving role needs to load a model: list its prefix, read its objects, decrypt."""

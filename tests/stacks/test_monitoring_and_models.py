@@ -147,3 +147,25 @@ def test_model_registry_bucket_is_locked_down_and_only_training_writes(
     members = {(m.values["role"], m.values["member"]) for m in stack.of_type("google_storage_bucket_iam_member")}
     assert any(role == "roles/storage.objectViewer" and "serving" in member for role, member in members)
     assert not any(role == "roles/storage.objectCreator" and "serving" in member for role, member in members)
+
+
+@pytest.mark.parametrize(("name", "reader_env"), [("dev", "staging"), ("staging", "production"), ("production", None)])
+def test_the_next_environment_may_read_the_models_it_promotes(
+    synth_out: Path, environments: dict[str, Environment], name: str, reader_env: str | None
+) -> None:
+    env, stack = environments[name], _stack(synth_out, name)
+    policy = next(
+        json.loads(p.values["policy"])
+        for p in stack.of_type("aws_s3_bucket_policy")
+        if "OnlyTrainingAndPromotionWrite" in p.values["policy"]
+    )
+    reads = [s for s in policy["Statement"] if s.get("Sid") == "PromotionReads"]
+    key_policy = json.loads(stack.of_type("aws_kms_key")[0].values["policy"])
+    decrypts = [s for s in key_policy["Statement"] if s.get("Sid") == "PromotionDecryptsModels"]
+    if reader_env is None:
+        assert reads == [] and decrypts == []
+        return
+    reader = environments[reader_env].github_role_arn("deploy")
+    assert reads[0]["Principal"] == {"AWS": reader} and set(reads[0]["Action"]) == {"s3:GetObject", "s3:ListBucket"}
+    assert decrypts[0]["Principal"] == {"AWS": reader} and decrypts[0]["Action"] == "kms:Decrypt"
+    assert decrypts[0]["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{env.aws.region}.amazonaws.com"}}  # type: ignore[union-attr]

@@ -16,6 +16,8 @@ Manifest = dict[str, Any]
 PORT = 8080
 # the image's trained model (Dockerfile: COPY --from=train /model)
 MODEL_DIR = "/srv/model"
+MODEL_CACHE = "/tmp/models"
+REGISTRY_ENV = "MODEL_REGISTRY_URI"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
@@ -80,7 +82,14 @@ def _container(spec: WorkloadSpec) -> Manifest:
     if spec.gpu:
         requests[GPU_RESOURCE] = str(spec.gpu.count)
         limits[GPU_RESOURCE] = str(spec.gpu.count)
-    env = {"MODEL_DIR": MODEL_DIR, "HOST": "0.0.0.0", "PORT": str(PORT), "LOG_LEVEL": "INFO", **spec.env}  # all interfaces: inside a pod
+    env = {
+        "MODEL_DIR": MODEL_DIR,
+        "MODEL_CACHE": MODEL_CACHE,
+        "HOST": "0.0.0.0",
+        "PORT": str(PORT),
+        "LOG_LEVEL": "INFO",
+        **spec.env,
+    }  # all interfaces: inside a pod
     http = {"port": "http"}
     return {
         "name": "server",
@@ -103,6 +112,8 @@ def _container(spec: WorkloadSpec) -> Manifest:
         },
         # uvicorn stops taking new connections on SIGTERM; the sleep lets endpoints drop the pod first
         "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+        # the root file system is read-only: the version loaded from the registry goes to a scratch volume
+        **({"volumeMounts": [{"name": "model-cache", "mountPath": MODEL_CACHE}]} if REGISTRY_ENV in spec.env else {}),
     }
 
 
@@ -124,6 +135,8 @@ def deployment(spec: WorkloadSpec) -> Manifest:
             for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
         ],
     }
+    if REGISTRY_ENV in spec.env:
+        pod["volumes"] = [{"name": "model-cache", "emptyDir": {"sizeLimit": "1Gi"}}]
     if spec.gpu:
         pod["nodeSelector"] = dict(spec.gpu.node_selector)
         pod["tolerations"] = [

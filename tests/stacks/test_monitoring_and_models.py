@@ -169,3 +169,21 @@ def test_the_next_environment_may_read_the_models_it_promotes(
     assert reads[0]["Principal"] == {"AWS": reader} and set(reads[0]["Action"]) == {"s3:GetObject", "s3:ListBucket"}
     assert decrypts[0]["Principal"] == {"AWS": reader} and decrypts[0]["Action"] == "kms:Decrypt"
     assert decrypts[0]["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{env.aws.region}.amazonaws.com"}}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_the_served_workload_loads_its_alias_into_a_scratch_volume(environments: dict[str, Environment], name: str) -> None:
+    from app.k8s import deployment
+    from stacks.serving import workload_spec
+
+    env = environments[name]
+    for cloud in env.cluster_clouds():
+        pod = deployment(workload_spec(env, cloud))["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        variables = {e["name"]: e["value"] for e in container["env"]}
+        scheme = "s3" if cloud == "aws" else "gs"
+        assert variables["MODEL_REGISTRY_URI"] == f"{scheme}://{env.model_bucket(cloud)}/models/{env.models.name}"  # type: ignore[union-attr]
+        assert variables["MODEL_ALIAS"] == env.models.alias  # type: ignore[union-attr]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["volumeMounts"] == [{"name": "model-cache", "mountPath": variables["MODEL_CACHE"]}]
+        assert pod["volumes"] == [{"name": "model-cache", "emptyDir": {"sizeLimit": "1Gi"}}]

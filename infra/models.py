@@ -324,31 +324,20 @@ def candidate(source: Environment, target: Environment, *, cloud: Cloud | None =
 
 
 def pin(version: str, env_file: Path) -> bool:
-    """Write ``models.version: <version>`` into an environment file (comments and order
-    kept); re-validate; False when it already pins it."""
-    from environments.loader import load_environments
-    from infra.promote import _yaml
+    """Write ``models.version: <version>`` into an environment file (comments and order kept, next
+    to ``alias``); re-validated; False when it already pins it."""
+    from infra.promote import edit_env_file
 
-    y = _yaml()
-    original = env_file.read_text()
-    doc = y.load(original)
-    models = doc.get("models")
-    if models is None:
-        raise InfraError(f"{env_file}: no models section to pin a version in")
-    if models.get("version") == version:
-        return False
-    if "version" in models:
-        models["version"] = version
-    else:
-        models.insert(list(models.keys()).index("alias") + 1 if "alias" in models else len(models), "version", version)
-    import io
+    def change(doc: Any) -> bool:
+        models = doc.get("models")
+        if models is None:
+            raise InfraError(f"{env_file}: no models section to pin a version in")
+        if models.get("version") == version:
+            return False
+        if "version" in models:
+            models["version"] = version
+        else:
+            models.insert(list(models.keys()).index("alias") + 1 if "alias" in models else len(models), "version", version)
+        return True
 
-    buffer = io.StringIO()
-    y.dump(doc, buffer)
-    env_file.write_text(buffer.getvalue())
-    try:
-        load_environments(env_file.parent)
-    except Exception:
-        env_file.write_text(original)
-        raise
-    return True
+    return edit_env_file(env_file, change)

@@ -14,6 +14,7 @@ move forward, and the printed pull-request text carries the evidence.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,26 @@ def _yaml() -> Any:
     y.width = 4096
     y.indent(mapping=2, sequence=4, offset=2)
     return y
+
+
+def edit_env_file(path: Path, change: Callable[[Any], bool], *, write: bool = True) -> bool:
+    """Apply ``change`` to the YAML document of an environment file (a round trip that keeps comments
+    and key order); write it when ``change`` says it changed something, then validate every file of
+    the folder and put the original back if that fails. Returns whether it wrote (never with ``write=False``)."""
+    original = path.read_text()
+    y = _yaml()
+    doc = y.load(original)
+    if not change(doc) or not write:
+        return False
+    buffer = io.StringIO()
+    y.dump(doc, buffer)
+    path.write_text(buffer.getvalue())
+    try:
+        load_environments(path.parent)
+    except Exception:
+        path.write_text(original)
+        raise
+    return True
 
 
 def _evidence_digest(evidence: dict[str, Any], where: str, ref: str) -> str:
@@ -152,21 +173,15 @@ def promote(source_name: str, target_name: str, evidence: dict[str, Any], env_di
     result = Promotion(source_name, target_name, str(evidence["commit"]), str(evidence.get("synth_hash", "")), [p for _, p in pins])
     path = next(f for f in environment_files(env_dir) if f.stem == target_name)
     result.target_file = path
-    original = path.read_text()
-    y = _yaml()
-    doc = y.load(original)
-    for where, pin in pins:
-        result.changed |= _set_digest(doc, where, pin.digest)
-    if not result.changed or not write:
-        return result
-    buffer = io.StringIO()
-    y.dump(doc, buffer)
-    path.write_text(buffer.getvalue())
-    try:
-        load_environments(env_dir)
-    except Exception:
-        path.write_text(original)
-        raise
+
+    def change(doc: Any) -> bool:
+        changed = False
+        for where, pin in pins:
+            changed |= _set_digest(doc, where, pin.digest)
+        result.changed = changed
+        return changed
+
+    edit_env_file(path, change, write=write)
     return result
 
 

@@ -5,7 +5,8 @@ Thresholds come from the environment file's ``monitoring`` section (docs/monitor
 * each Lambda endpoint: error rate (Errors / Invocations, metric math) above ``error_rate_pct``,
   throttles above ``throttles_per_5min``, p99 duration above ``latency_p99_ms``;
 * each GPU node group: in-service instances of its Auto Scaling group at the group's max size for
-  ``gpu_at_max_minutes`` (capacity exhausted: requests queue);
+  ``gpu_at_max_minutes`` (capacity exhausted: requests queue); the group's metrics collection is
+  switched on at apply (EKS leaves it off);
 * the cluster: a node not ready (Container Insights ``cluster_failed_node_count``) for
   ``nodes_not_ready_minutes``.
 """
@@ -16,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cdktf import TerraformResource
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm, CloudwatchMetricAlarmMetricQuery
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarmMetricQueryMetric as QueryMetric
@@ -71,6 +73,7 @@ class Monitoring(Construct):
         for fn in functions:
             self._function_alarms(env, fn)
         for group in gpu_groups:
+            self._group_metrics(group)
             self._alarm(
                 f"gpu-at-max-{group.key}",
                 alarm_name=f"{group.name}-gpu-at-max",
@@ -106,6 +109,18 @@ class Monitoring(Construct):
             dashboard_name=env.resource_name("overview"),
             dashboard_body=json.dumps(dashboard(env, cluster_name, gpu_groups, functions), sort_keys=True),
         )
+
+    def _group_metrics(self, group: GpuGroup) -> None:
+        """EKS does not turn on group metrics for a managed node group's Auto Scaling group, and no
+        Terraform resource can for a group it does not own: a `terraform_data` runs the AWS CLI (on
+        the runner that applies) once per group, again when the group is replaced."""
+        data = TerraformResource(self, f"group-metrics-{group.key}", terraform_resource_type="terraform_data")
+        data.add_override("triggers_replace", [group.asg_name])
+        command = (
+            f"aws autoscaling enable-metrics-collection --auto-scaling-group-name {group.asg_name} --granularity 1Minute "
+            "--metrics GroupInServiceInstances GroupDesiredCapacity GroupMaxSize"
+        )
+        data.add_override("provisioner", [{"local-exec": {"command": command}}])
 
     def _alarm(self, id_: str, **kwargs: Any) -> CloudwatchMetricAlarm:
         """An alarm that notifies the topic when it fires and when it clears; missing data (no

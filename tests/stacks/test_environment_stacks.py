@@ -82,6 +82,8 @@ def test_production_gpu_capacity_is_not_spot_only(synth_out: Path) -> None:
 
 def _taggable(rtype: str) -> str | None:
     """The attribute that carries tags/labels for ``rtype``, asked of its prebuilt binding."""
+    if rtype == "terraform_data":  # Terraform's built-in resource: no provider, no tags
+        return None
     provider, _, rest = rtype.partition("_")
     module = importlib.import_module(f"cdktf_cdktf_provider_{provider}.{rest}")
     cls = next(c for c in vars(module).values() if getattr(c, "TF_RESOURCE_TYPE", None) == rtype)

@@ -44,10 +44,15 @@ def test_every_endpoint_and_gpu_group_has_its_alarms_with_the_file_thresholds(
         assert next(q for q in errors["metric_query"] if q["id"] == "errors")["metric"]["dimensions"] == {"FunctionName": fn}
         assert throttles["threshold"] == mon.throttles_per_5min and throttles["metric_name"] == "Throttles"
         assert latency["threshold"] == mon.latency_p99_ms and latency["extended_statistic"] == "p99"
+    enablers = {r.path.rsplit("-", 1)[-1]: r.values for r in stack.of_type("terraform_data")}
     for group in env.aws.cluster.gpu_node_groups:
         alarm = alarms[f"{env.eks_node_group_name(group.name)}-gpu-at-max"]
         assert alarm["threshold"] == group.max and alarm["evaluation_periods"] == mon.gpu_at_max_minutes
-        assert alarm["dimensions"]["AutoScalingGroupName"].startswith("${aws_eks_node_group.")
+        asg = alarm["dimensions"]["AutoScalingGroupName"]
+        assert asg.startswith("${aws_eks_node_group.") and asg.endswith(".resources[0].autoscaling_groups[0].name}")
+        # the metric the alarm reads is switched on for that group at apply (EKS leaves it off)
+        command = next(v for k, v in enablers.items() if group.name.endswith(k))["provisioner"][0]["local-exec"]["command"]
+        assert f"enable-metrics-collection --auto-scaling-group-name {asg}" in command and "GroupInServiceInstances" in command
     not_ready = alarms[f"{env.resource_name('eks')}-nodes-not-ready"]
     assert not_ready["evaluation_periods"] == mon.nodes_not_ready_minutes
     expected = 3 * len(env.aws.endpoints) + len(env.aws.cluster.gpu_node_groups) + 1

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from environments.schema import Environment
+from infra import aws
 from infra.errors import InfraError
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -67,17 +68,6 @@ class Result:
         return {"env": self.env, "changed": self.changed, "steps": [s.__dict__ for s in self.steps]}
 
 
-def _client(service: str, region: str | None) -> Any:
-    import boto3
-
-    return boto3.client(service, region_name=region)
-
-
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 # --- S3 state bucket ------------------------------------------------------------------------------
 
 
@@ -107,7 +97,7 @@ class _S3State:
         self.env = env
         self.bucket = env.state.bucket
         self.region = env.state_region or "us-east-1"
-        self.s3 = _client("s3", self.region)
+        self.s3 = aws.client("s3", self.region)
 
     def inspect(self) -> dict[str, Any]:
         """Read the bucket's current settings; refuse before writing anything."""
@@ -116,7 +106,7 @@ class _S3State:
         try:
             self.s3.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
-            code = _error_code(exc)
+            code = aws.error_code(exc)
             if code in ("404", "NoSuchBucket", "NotFound"):
                 return {"exists": False}
             if code in ("403", "AccessDenied"):
@@ -158,7 +148,7 @@ class _S3State:
         try:
             return getattr(self.s3, method)(Bucket=self.bucket).get(key)
         except ClientError as exc:
-            if _error_code(exc) == missing:
+            if aws.error_code(exc) == missing:
                 return None
             raise
 
@@ -296,7 +286,7 @@ def _same(a: Any, b: Any) -> bool:
 class _GithubRoles:
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.iam = _client("iam", None)
+        self.iam = aws.client("iam", None)
 
     def provider(self, result: Result) -> str:
         assert self.env.aws is not None
@@ -326,7 +316,7 @@ class _GithubRoles:
         try:
             current = self.iam.get_role(RoleName=name)["Role"]
         except ClientError as exc:
-            if _error_code(exc) != "NoSuchEntity":
+            if aws.error_code(exc) != "NoSuchEntity":
                 raise
             self.iam.create_role(
                 RoleName=name,
@@ -356,7 +346,7 @@ class _GithubRoles:
             doc = self.iam.get_role_policy(RoleName=name, PolicyName="terraform-state")["PolicyDocument"]
             doc = json.loads(doc) if isinstance(doc, str) else doc
         except ClientError as exc:
-            if _error_code(exc) != "NoSuchEntity":
+            if aws.error_code(exc) != "NoSuchEntity":
                 raise
             doc = None
         if doc is not None and _same(doc, inline):

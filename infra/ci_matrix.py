@@ -17,7 +17,7 @@ from typing import Any
 
 from environments.loader import load_environments
 from environments.schema import Environment
-from infra.synth import INPUT_DIRS, INPUT_FILES, INPUT_TREES
+from infra.synth import INPUT_DIRS, INPUT_FILES, INPUT_TREES, git
 
 # paths (globs) whose change needs the infrastructure jobs: the synth inputs, the tooling that
 # reviews and deploys them, and the pinned toolchain
@@ -74,10 +74,11 @@ def changed_since(rev: str, repo: Path) -> list[str] | None:
     all-zero ``before``, a shallow clone without it): the caller then assumes everything changed."""
     if not rev or rev == ZERO_SHA:
         return None
-    proc = subprocess.run(["git", "-C", str(repo), "diff", "--name-only", f"{rev}...HEAD"], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
+    try:
+        out = git(repo, "diff", "--name-only", f"{rev}...HEAD")
+    except subprocess.CalledProcessError:
         return None
-    return [line for line in proc.stdout.splitlines() if line]
+    return [line for line in out.splitlines() if line]
 
 
 def entry(env: Environment, envs: dict[str, Environment]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from environments.loader import ENV_DIR, EnvironmentFileError, load_environments
+from environments.schema import Environment
 from infra.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, InfraError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="ML platform infrastructure tooling.")
@@ -348,10 +349,7 @@ def parity(
     from infra.synth import DEFAULT_OUTDIR
 
     envs = load_environments(env_dir)
-    for name in (env_a, env_b):
-        if name not in envs:
-            raise InfraError(f"no environment named {name!r}; one of {', '.join(envs)}")
-    result = parity_mod.compare(outdir or DEFAULT_OUTDIR, envs[env_a], envs[env_b])
+    result = parity_mod.compare(outdir or DEFAULT_OUTDIR, _pick(envs, env_a), _pick(envs, env_b))
     if fmt is Format.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     elif fmt is Format.markdown:
@@ -471,6 +469,13 @@ def _cost_diff(
         err.print(f"[red]cost check failed:[/red] {reason}", highlight=False)
     if result.failing:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _pick(envs: dict[str, Environment], name: str) -> Environment:
+    """The environment named ``name``; a usage error naming the known ones otherwise."""
+    if name not in envs:
+        raise InfraError(f"no environment named {name!r}; one of {', '.join(envs)}")
+    return envs[name]
 
 
 def _emit(text: str, output: Path | None) -> None:

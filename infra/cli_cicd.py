@@ -11,17 +11,20 @@ import typer
 
 from environments.loader import ENV_DIR, load_environments
 from environments.schema import Environment
-from infra.cli import EnvDirOpt, Format, FormatOpt, _emit, app, err, out
+from infra.cli import EnvDirOpt, Format, FormatOpt, _emit, _pick, app, err, out
 from infra.errors import EXIT_FINDINGS, InfraError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(name: str, env_dir: Path) -> Environment:
+    return _pick(load_environments(env_dir), name)
+
+
+def _pair(a: str, b: str, env_dir: Path) -> tuple[Environment, Environment]:
+    """Two environments from one read of the files."""
     envs = load_environments(env_dir)
-    if name not in envs:
-        raise InfraError(f"no environment {name!r} in {env_dir}; one of {sorted(envs)}")
-    return envs[name]
+    return _pick(envs, a), _pick(envs, b)
 
 
 @app.command("ci-matrix")
@@ -151,7 +154,7 @@ def promote(
 
     envs = load_environments(env_dir)
     result = run_promote(source, target, load_evidence(evidence), env_dir, write=not dry_run)
-    text = result.pull_request(envs[target].branch if target in envs else target, envs[source].branch if source in envs else source)
+    text = result.pull_request(envs[target].branch, envs[source].branch)  # promote() checked both names
     if fmt is Format.json:
         pins = [p.__dict__ for p in result.pins]
         print(
@@ -212,7 +215,7 @@ def promotion_check(
     from infra.smoke import load_evidence
 
     envs = load_environments(env_dir)
-    target_env = _env(target, env_dir)
+    target_env = _pick(envs, target)
     source = next((e for e in envs.values() if e.promotes_to == target), None)
     if source is None:
         raise InfraError(f"nothing promotes into {target!r}")
@@ -328,7 +331,7 @@ def model_promote(
     never retrains. Refuses a version below TARGET's accuracy floor."""
     from infra.models import promote as run_promote
 
-    result = run_promote(_env(source, env_dir), _env(target, env_dir), version, cloud=_cloud(cloud))
+    result = run_promote(*_pair(source, target, env_dir), version, cloud=_cloud(cloud))
     print(json.dumps(result, indent=2))
     err.print(f"{target}: {result['alias']} → {result['version']} (was {result['previous']})", highlight=False)
 
@@ -388,7 +391,7 @@ def model_candidate(
     """Whether SOURCE's newest version beats the version TARGET pins (held-out accuracy, then log loss)."""
     from infra.models import candidate
 
-    result = candidate(_env(source, env_dir), _env(target, env_dir), cloud=_cloud(cloud))
+    result = candidate(*_pair(source, target, env_dir), cloud=_cloud(cloud))
     print(json.dumps(result, indent=2))
     if github_output is not None:
         with github_output.open("a") as fh:

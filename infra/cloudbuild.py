@@ -25,6 +25,7 @@ import yaml
 
 from environments.schema import Environment
 from infra.errors import InfraError
+from infra.synth import git
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "cloudbuild.yaml"
@@ -47,10 +48,10 @@ class Submitted:
 
 
 def _git(*args: str, repo: Path = ROOT) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise InfraError(f"git {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout
+    try:
+        return git(repo, *args)
+    except subprocess.CalledProcessError as exc:
+        raise InfraError(f"git {' '.join(args)}: {exc.stderr.strip()}") from None
 
 
 def source_archive(repo: Path = ROOT) -> bytes:

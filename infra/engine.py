@@ -28,7 +28,9 @@ class EngineError(InfraError):
     """The engine could not init or plan (no credentials, a backend it cannot reach, bad config)."""
 
 
-def _run(command: str, args: list[str], cwd: Path) -> tuple[int, str]:
+def run_checked(command: str, args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run a Terraform command in ``cwd``; raise :class:`EngineError` with the output's tail unless it
+    succeeded (for ``plan -detailed-exitcode``, 2 = changes pending is success too)."""
     code, out, err = terraform.run(command, args, cwd=cwd)
     if code not in (NO_CHANGES, CHANGES) or (code == CHANGES and command != "plan"):
         tail = "\n".join((err or out).strip().splitlines()[-15:])
@@ -49,10 +51,10 @@ def plan(outdir: Path, env: str, env_dir: Path, *, drift: bool = False) -> tuple
     outputs: list[str] = []
     for stack in stacks:
         work = stack.path.parent
-        _run("init", ["-input=false", "-no-color"], work)
+        run_checked("init", ["-input=false", "-no-color"], work)
         args = ["-input=false", "-no-color", "-detailed-exitcode", "-out=plan.tfplan"] + (["-refresh-only"] if drift else [])
-        code, _ = _run("plan", args, work)
-        _, shown = _run("show", ["-json", "plan.tfplan"], work)
+        code, _ = run_checked("plan", args, work)
+        _, shown = run_checked("show", ["-json", "plan.tfplan"], work)
         plan_json = json.loads(shown)
         files[stack.name] = work / "plan.json"
         files[stack.name].write_text(json.dumps(plan_json, indent=1) + "\n")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from environments.schema import Cloud, Environment
+from infra import aws
 from infra.errors import InfraError
 
 MANIFEST = "manifest.json"
@@ -45,10 +46,8 @@ class Store(Protocol):
 
 class S3Store:
     def __init__(self, bucket: str, region: str | None) -> None:
-        import boto3
-
         self.bucket = bucket
-        self.s3 = boto3.client("s3", region_name=region)
+        self.s3 = aws.client("s3", region)
 
     def get(self, key: str) -> bytes | None:
         from botocore.exceptions import ClientError
@@ -56,7 +55,7 @@ class S3Store:
         try:
             return bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if aws.error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise
 
@@ -67,7 +66,7 @@ class S3Store:
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
         except ClientError as exc:
-            if if_absent and exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if if_absent and aws.error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 return False
             raise
         return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,9 +147,10 @@ DERIVED: dict[tuple[str, str], tuple[str, ...]] = {
     ("google_monitoring_dashboard", "dashboard_json*"): ("gcp.cluster.gpu_node_pools",),
     ("google_storage_bucket", "soft_delete_policy.retention_duration_seconds"): ("models.gcs_retention_days",),
     ("google_storage_bucket", "lifecycle_rule*days_since_noncurrent_time"): ("models.keep_noncurrent_days",),
-    # the environment promoted into reads this one's registry (its deploy role in the bucket and key policies)
-    ("aws_kms_key", "policy{}*"): ("promotes_to",),
-    ("aws_s3_bucket_policy", "policy{}*"): ("promotes_to",),
+    # the environment promoted into reads this one's registry (its deploy role in the bucket and key
+    # policies); statements are keyed by their Sid (see _by_sid), so only those statements match
+    ("aws_kms_key", "policy{}.Statement.PromotionDecryptsModels*"): ("promotes_to",),
+    ("aws_s3_bucket_policy", "policy{}.Statement.PromotionReads*"): ("promotes_to",),
 }
 _REF = re.compile(r"\$\{([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)(\.[^}]*)?\}")
 _MAX_CANDIDATES = 64
@@ -298,7 +300,26 @@ def _by_path(res: Resource, stack_resources: dict[str, Resource]) -> dict[str, A
         where = target.path.split("/", 1)[-1] if target else f"{m.group(1)}.{m.group(2)}"
         return "${" + where + (m.group(3) or "") + "}"
 
-    return {k: _REF.sub(sub, v) if isinstance(v, str) else v for k, v in flatten(res.values).items()}
+    values = {k: _by_sid(v) for k, v in res.values.items()}
+    return {k: _REF.sub(sub, v) if isinstance(v, str) else v for k, v in flatten(values).items()}
+
+
+def _by_sid(value: Any) -> Any:
+    """A policy document held in a string, its statements keyed by Sid when each has its own: two
+    environments' policies then line up statement by statement, not by position."""
+    if not isinstance(value, str) or '"Statement"' not in value:
+        return value
+    try:
+        doc = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    statements = doc.get("Statement") if isinstance(doc, dict) else None
+    if not isinstance(statements, list) or not all(isinstance(st, dict) and st.get("Sid") for st in statements):
+        return value
+    sids = [st["Sid"] for st in statements]
+    if len(set(sids)) != len(sids):
+        return value
+    return json.dumps({**doc, "Statement": {st["Sid"]: st for st in statements}}, sort_keys=True)
 
 
 def compare(outdir: Path, env_a: Environment, env_b: Environment) -> ParityResult:

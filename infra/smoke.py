@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from environments.schema import Environment
+from infra import aws
 from infra.errors import InfraError
 from infra.tfjson import env_of, load_stacks
 
@@ -192,27 +193,17 @@ def _expected_gcp(doc: dict[str, Any], exp: Expected) -> None:
 # --- the checks -----------------------------------------------------------------------------------
 
 
-def _client(service: str, region: str | None) -> Any:
-    import boto3
-
-    return boto3.client(service, region_name=region)
-
-
-def _code(exc: Exception) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
-
-
 def _check_cluster(exp: Expected, report: SmokeReport) -> None:
     from botocore.exceptions import ClientError
 
     if exp.cluster is None:
         return
-    eks = _client("eks", exp.region)
+    eks = aws.client("eks", exp.region)
     name = exp.cluster["name"]
     try:
         cluster = eks.describe_cluster(name=name)["cluster"]
     except ClientError as exc:
-        report.add("eks-cluster", name, False, f"not found ({_code(exc)})")
+        report.add("eks-cluster", name, False, f"not found ({aws.error_code(exc)})")
         for group in exp.node_groups:
             report.add("eks-node-group", group["name"], False, "its cluster is missing")
         return
@@ -226,7 +217,7 @@ def _check_cluster(exp: Expected, report: SmokeReport) -> None:
         try:
             ng = eks.describe_nodegroup(clusterName=name, nodegroupName=group["name"])["nodegroup"]
         except ClientError as exc:
-            report.add("eks-node-group", group["name"], False, f"not found ({_code(exc)})")
+            report.add("eks-node-group", group["name"], False, f"not found ({aws.error_code(exc)})")
             continue
         sc = ng.get("scalingConfig", {})
         problems = []
@@ -250,12 +241,12 @@ def _check_repositories(exp: Expected, report: SmokeReport) -> None:
 
     if not exp.repositories:
         return
-    ecr = _client("ecr", exp.region)
+    ecr = aws.client("ecr", exp.region)
     for repo in exp.repositories:
         try:
             found = ecr.describe_repositories(repositoryNames=[repo["name"]])["repositories"][0]
         except ClientError as exc:
-            report.add("ecr-repository", repo["name"], False, f"not found ({_code(exc)})")
+            report.add("ecr-repository", repo["name"], False, f"not found ({aws.error_code(exc)})")
             continue
         problems = []
         scan = bool(found.get("imageScanningConfiguration", {}).get("scanOnPush"))
@@ -273,7 +264,7 @@ def _image_digest(ecr: Any, repository: str, reference: str) -> tuple[str | None
     try:
         details = ecr.describe_images(repositoryName=repository, imageIds=[image_id])["imageDetails"]
     except ClientError as exc:
-        return None, f"{repository}{reference} not in the registry ({_code(exc)})"
+        return None, f"{repository}{reference} not in the registry ({aws.error_code(exc)})"
     return (str(details[0]["imageDigest"]), "") if details else (None, f"{repository}{reference} not in the registry")
 
 
@@ -282,15 +273,15 @@ def _check_functions(exp: Expected, report: SmokeReport, env: Environment, healt
 
     if not exp.functions:
         return
-    lam = _client("lambda", exp.region)
-    ecr = _client("ecr", exp.region)
+    lam = aws.client("lambda", exp.region)
+    ecr = aws.client("ecr", exp.region)
     fields = {ep.name: i for i, ep in enumerate(env.aws.endpoints)} if env.aws else {}
     for fn in exp.functions:
         name = fn["name"]
         try:
             got = lam.get_function(FunctionName=name)
         except ClientError as exc:
-            report.add("lambda", name, False, f"not found ({_code(exc)})")
+            report.add("lambda", name, False, f"not found ({aws.error_code(exc)})")
             continue
         config = got["Configuration"]
         problems = []
@@ -307,7 +298,7 @@ def _check_functions(exp: Expected, report: SmokeReport, env: Environment, healt
             try:
                 url_config = lam.get_function_url_config(FunctionName=name)
             except ClientError as exc:
-                report.add("lambda-url", name, False, f"no function URL ({_code(exc)})")
+                report.add("lambda-url", name, False, f"no function URL ({aws.error_code(exc)})")
             else:
                 url = url_config["FunctionUrl"]
                 auth = url_config.get("AuthType")
@@ -362,7 +353,7 @@ def _check_serving_image(env: Environment, exp: Expected, report: SmokeReport) -
     if env.serving is None or env.aws is None or env.aws.cluster is None:
         return
     repository = env.resource_name(env.serving.registry)
-    digest, problem = _image_digest(_client("ecr", exp.region), repository, env.serving.image_ref)
+    digest, problem = _image_digest(aws.client("ecr", exp.region), repository, env.serving.image_ref)
     ok = report.add("image", f"{repository}{env.serving.image_ref}", digest is not None, problem or f"digest {digest}")
     report.images.append(ImageEvidence("serving", repository, env.serving.image_ref, digest, ok))
 
@@ -435,8 +426,12 @@ def _check_artifact_registries(exp: Expected, report: SmokeReport) -> None:
 
 
 def _commit() -> str:
-    proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else "unknown"
+    from infra.synth import ROOT, git
+
+    try:
+        return git(ROOT, "rev-parse", "HEAD").strip()
+    except subprocess.CalledProcessError:
+        return "unknown"
 
 
 def smoke(

@@ -135,18 +135,19 @@ def stack_json_path(outdir: Path, stack: str) -> Path:
     return outdir / "stacks" / stack / "cdk.tf.json"
 
 
-def _git(repo: Path, *args: str) -> str:
+def git(repo: Path, *args: str) -> str:
+    """``git ARGS`` in ``repo``; its stdout (``CalledProcessError`` when it fails)."""
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
 
 
 def ref_inputs_hash(ref: str, repo: Path) -> tuple[str, str]:
     """(commit, digest of that commit's synth inputs and of the installed cdktf/provider versions)."""
     try:
-        sha = _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}").strip()
+        sha = git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}").strip()
     except subprocess.CalledProcessError as exc:
         raise InfraError(f"{ref}: not a commit of {repo} ({exc.stderr.strip()})") from None
     paths = [*INPUT_DIRS, *INPUT_FILES, *INPUT_TREES, "infra/synth.py"]
-    digest = hashlib.sha256(_git(repo, "ls-tree", "-r", sha, "--", *paths).encode())
+    digest = hashlib.sha256(git(repo, "ls-tree", "-r", sha, "--", *paths).encode())
     for pkg in PACKAGES:
         try:
             digest.update(f"{pkg}=={importlib.metadata.version(pkg)}".encode())

@@ -3,15 +3,19 @@ emulator, each a real process on 127.0.0.1 started by the tests (never a mock of
 
 from __future__ import annotations
 
+import http.server
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 BIN = Path(sys.executable).parent
 
@@ -108,3 +112,24 @@ def gcs_emulator() -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with process([str(BIN / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"], f"{url}/"):
         yield url
+
+
+@contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on 127.0.0.1 answering with ``handler``; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def engine_example() -> ModuleType:
+    """``examples/engine/main.py`` (the provider-free stack) as a module: ``build(outdir)``."""
+    path = Path(__file__).resolve().parent.parent / "examples" / "engine" / "main.py"
+    spec = importlib.util.spec_from_file_location("engine_example", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

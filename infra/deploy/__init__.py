@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from infra import terraform
+from infra.engine import run_checked
 from infra.errors import EXIT_NEEDS_APPROVAL, InfraError
 from infra.review import synth_hash
 from infra.review.model import ResourceChange
@@ -126,15 +127,8 @@ class DeployResult:
         return {"env": self.env, "synth_hash": self.synth_hash, "stacks": [s.__dict__ for s in self.stacks]}
 
 
-def _run(command: str, args: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> tuple[int, str, str]:
-    code, out, err = terraform.run(command, args, cwd=cwd)
-    if code not in ok:
-        raise InfraError(f"terraform {command} in {cwd} exited {code}:\n" + "\n".join((err or out).strip().splitlines()[-15:]))
-    return code, out, err
-
-
 def _planned(stack: Stack, plan_file: str) -> list[ResourceChange]:
-    _, shown, _ = _run("show", ["-json", plan_file], stack.path.parent)
+    _, shown = run_checked("show", ["-json", plan_file], stack.path.parent)
     return changes_from_plan(json.loads(shown), stack, load_table())
 
 
@@ -156,7 +150,7 @@ def deploy(outdir: Path, env: str, reviewed: Reviewed, *, saved_plans: Path | No
     result = DeployResult(env, digest)
     for stack in stacks:
         work = stack.path.parent
-        _run("init", ["-input=false", "-no-color"], work)
+        run_checked("init", ["-input=false", "-no-color"], work)
         wanted = {k: v for k, v in reviewed.changes.items() if k[0] == stack.name}
         sr = StackResult(stack.name, "new plan")
         if not reviewed.planned:
@@ -177,7 +171,7 @@ def deploy(outdir: Path, env: str, reviewed: Reviewed, *, saved_plans: Path | No
                 if "stale" not in err.lower():
                     raise InfraError(f"terraform apply of the saved plan in {work} failed:\n" + "\n".join(err.strip().splitlines()[-15:]))
                 sr.notes.append("the saved plan is stale (the state moved since the review): planned again")
-        _run("plan", ["-input=false", "-no-color", "-detailed-exitcode", "-out=deploy.tfplan"], work, ok=(0, 2))
+        run_checked("plan", ["-input=false", "-no-color", "-detailed-exitcode", "-out=deploy.tfplan"], work)
         planned = change_set(_planned(stack, "deploy.tfplan"))
         problems = unreviewed(wanted, planned)
         if problems:
@@ -192,6 +186,6 @@ def deploy(outdir: Path, env: str, reviewed: Reviewed, *, saved_plans: Path | No
         if not planned:
             sr.how = "no changes"
         if apply:
-            _run("apply", ["-input=false", "-no-color", "deploy.tfplan"], work)
+            run_checked("apply", ["-input=false", "-no-color", "deploy.tfplan"], work)
         result.stacks.append(sr)
     return result

@@ -4,7 +4,6 @@ paths decide which halves of the pipeline run."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from environments.loader import EnvironmentFileError
 from infra.ci_matrix import changed_since, classify, matrix
 from infra.cli import main
+from infra.synth import git
 from tests.conftest import read_env, write_env
 
 
@@ -66,20 +66,20 @@ def test_app_only_change_skips_infrastructure(env_dir: Path) -> None:
 
 
 def test_changed_since_reads_git(tmp_path: Path) -> None:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout.strip()
+    def run(*args: str) -> str:
+        return git(tmp_path, *args).strip()
 
-    git("init", "-q", "-b", "main")
-    git("config", "user.email", "t@example.com")
-    git("config", "user.name", "t")
+    run("init", "-q", "-b", "main")
+    run("config", "user.email", "t@example.com")
+    run("config", "user.name", "t")
     (tmp_path / "a.txt").write_text("1")
-    git("add", ".")
-    git("commit", "-qm", "one")
-    first = git("rev-parse", "HEAD")
+    run("add", ".")
+    run("commit", "-qm", "one")
+    first = run("rev-parse", "HEAD")
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "x.py").write_text("2")
-    git("add", ".")
-    git("commit", "-qm", "two")
+    run("add", ".")
+    run("commit", "-qm", "two")
     assert changed_since(first, tmp_path) == ["app/x.py"]
     assert changed_since("0" * 40, tmp_path) is None  # a new branch: everything
     assert changed_since("deadbeef", tmp_path) is None

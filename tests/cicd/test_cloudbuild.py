@@ -8,7 +8,6 @@ import http.server
 import io
 import json
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from environments.schema import Environment
 from infra.cli import main
 from infra.cloudbuild import CONFIG, build_request
 from tests.conftest import ROOT
+from tests.servers import http_server
 
 
 class _CloudBuild(http.server.BaseHTTPRequestHandler):
@@ -49,13 +49,10 @@ class _CloudBuild(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def cloudbuild_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CloudBuild)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("CLOUDBUILD_API_ENDPOINT", url)
-    _CloudBuild.requests.clear()
-    yield url
-    server.shutdown()
+    with http_server(_CloudBuild) as url:
+        monkeypatch.setenv("CLOUDBUILD_API_ENDPOINT", url)
+        _CloudBuild.requests.clear()
+        yield url
 
 
 @pytest.fixture(scope="module")

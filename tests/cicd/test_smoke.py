@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from environments.schema import Environment
 from infra.cli import main
 from infra.smoke import SmokeReport, _health, expected, smoke
 from tests.cicd.seed import seed
+from tests.servers import http_server
 
 
 @pytest.fixture
@@ -148,10 +148,8 @@ class _Health(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def health_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    with http_server(_Health) as url:
+        yield url + "/"
 
 
 def test_health_is_signed_for_iam_urls(aws: str, health_url: str) -> None:

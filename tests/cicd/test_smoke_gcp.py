@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from environments.schema import Environment
 from infra.smoke import expected, smoke
+from tests.servers import http_server
 
 
 class _Google(http.server.BaseHTTPRequestHandler):
@@ -64,12 +64,10 @@ def deployed(outdir: Path) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def google_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Google]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Google)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("GOOGLE_API_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
-    _Google.seen.clear()
-    yield _Google
-    server.shutdown()
+    with http_server(_Google) as url:
+        monkeypatch.setenv("GOOGLE_API_ENDPOINT", url)
+        _Google.seen.clear()
+        yield _Google
 
 
 def _break(routes: dict[str, dict[str, Any]], case: str) -> tuple[str, str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.servers import engine_example
 from tests.stacks.test_snapshots import normalized
 
 CDKTF = ROOT / "node_modules" / ".bin" / "cdktf"
@@ -85,15 +86,10 @@ def test_example_stack_deploys_diffs_and_destroys_through_the_bundled_engine(tmp
 
 def test_infra_plan_and_drift_on_the_example_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`infra plan ENV` / `infra drift ENV` with the bundled engine: pending changes exit 1, a clean state 0."""
-    import importlib.util
-
     from infra import terraform
     from infra.cli import main
 
-    spec = importlib.util.spec_from_file_location("engine_example", ROOT / "examples" / "engine" / "main.py")
-    assert spec and spec.loader
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = engine_example()
     out = tmp_path / "cdktf.out"
     monkeypatch.setenv("MODEL_VERSION", "v1")
     example.build(str(out)).synth()

@@ -3,26 +3,16 @@ example stack (examples/engine): saved plan, stale saved plan, changed code, cha
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from infra import terraform
 from infra.cli import main
 from infra.deploy import NeedsApproval, Reviewed, change_set, deploy, unreviewed
-from tests.conftest import ROOT
-
-
-def _example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("engine_example", ROOT / "examples" / "engine" / "main.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.servers import engine_example
 
 
 def _review(out: Path, path: Path, saved: Path | None = None) -> Path:
@@ -39,7 +29,7 @@ def _state(out: Path) -> dict:  # type: ignore[type-arg]
 
 
 def test_deploy_applies_only_what_was_reviewed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    example = _example()
+    example = engine_example()
     out = tmp_path / "cdktf.out"
     monkeypatch.setenv("MODEL_VERSION", "v1")
     example.build(str(out)).synth()

@@ -5,10 +5,8 @@ on seeded resources, whose record is the evidence the promotion to production ca
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,14 +19,11 @@ from infra.ci_matrix import changed_since, matrix
 from infra.cli import main
 from infra.deploy import Reviewed, deploy
 from infra.smoke import smoke
+from infra.synth import git
 from tests.cicd.seed import seed
-from tests.conftest import ROOT
+from tests.servers import engine_example
 
 pytestmark = pytest.mark.slow
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture
@@ -57,18 +52,18 @@ def test_merge_into_staging_bootstrap_deploy_smoke(aws_tls: str, synth_out: Path
     (repo / "environments").mkdir(parents=True)
     for f in [*environment_files(ENV_DIR), ENV_DIR / "facts.yaml"]:
         shutil.copy(f, repo / "environments" / f.name)
-    _git(repo, "init", "-q", "-b", "staging")
-    _git(repo, "config", "user.email", "ci@example.com")
-    _git(repo, "config", "user.name", "ci")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "initial")
-    before = _git(repo, "rev-parse", "HEAD")
-    _git(repo, "switch", "-q", "-c", "develop")
+    git(repo, "init", "-q", "-b", "staging")
+    git(repo, "config", "user.email", "ci@example.com")
+    git(repo, "config", "user.name", "ci")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "initial")
+    before = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "switch", "-q", "-c", "develop")
     staging_file = repo / "environments" / "staging.yaml"
     staging_file.write_text(staging_file.read_text().replace("monthly_usd: 4000", "monthly_usd: 4200").replace("aws: 2400", "aws: 2600"))
-    _git(repo, "commit", "-qam", "staging budget")
-    _git(repo, "switch", "-q", "staging")
-    _git(repo, "merge", "-q", "--no-ff", "develop", "-m", "Merge develop into staging")
+    git(repo, "commit", "-qam", "staging budget")
+    git(repo, "switch", "-q", "staging")
+    git(repo, "merge", "-q", "--no-ff", "develop", "-m", "Merge develop into staging")
     paths = changed_since(before, repo)
     assert paths == ["environments/staging.yaml"]
     result = matrix("staging", paths, repo / "environments")
@@ -89,10 +84,7 @@ def test_merge_into_staging_bootstrap_deploy_smoke(aws_tls: str, synth_out: Path
     s3.delete_bucket_policy(Bucket=staging.state.bucket)
 
     # 3. the provider-free stack, its state in that bucket: reviewed (real plan), then deployed
-    spec = importlib.util.spec_from_file_location("engine_example", ROOT / "examples" / "engine" / "main.py")
-    assert spec and spec.loader
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = engine_example()
     monkeypatch.setenv("STATE_BUCKET", staging.state.bucket)
     monkeypatch.setenv("MODEL_VERSION", "v1")
     out = tmp_path / "cdktf.out"
@@ -111,5 +103,5 @@ def test_merge_into_staging_bootstrap_deploy_smoke(aws_tls: str, synth_out: Path
     # 4. the smoke checks on what staging declares (seeded as a deploy would leave it): the evidence
     env = load_environments()["staging"]
     seed(synth_out, "staging", serving_ref=f"{env.resource_name('model-server')}:{env.serving.image_tag}")  # type: ignore[union-attr]
-    report = smoke(env, synth_out, health=False, commit=_git(repo, "rev-parse", "HEAD"), clouds=("aws",))
+    report = smoke(env, synth_out, health=False, commit=git(repo, "rev-parse", "HEAD").strip(), clouds=("aws",))
     assert report.passed and {i.field for i in report.images} == {"serving", "aws.endpoints[0]"}

@@ -20,9 +20,10 @@ from app.pipeline import TrainConfig, run
 from app.service import create_app
 from app.settings import Settings
 from environments.loader import load_environments
-from environments.schema import Environment
+from environments.schema import Cloud, Environment
 from infra.cli import main
 from infra.models import RegistryRefused, promote, register, registry
+from stacks.serving import model_environment
 from tests.conftest import read_env, write_env
 
 
@@ -39,6 +40,17 @@ def buckets(aws: str, environments: dict[str, Environment]) -> dict[str, Environ
     for env in environments.values():
         s3.create_bucket(Bucket=env.model_bucket("aws"))
     return environments
+
+
+def _as_deployed(env: Environment, cloud: Cloud, tmp_path: Path) -> Settings:
+    """The service's settings as the stack sets them on ``cloud`` (no local model to fall back on)."""
+    variables = model_environment(env, cloud)
+    return Settings(
+        model_dir=tmp_path / "nothing-here",
+        model_registry_uri=variables["MODEL_REGISTRY_URI"],
+        model_alias=variables["MODEL_ALIAS"],
+        model_cache=tmp_path / "cache",
+    )
 
 
 def test_register_list_promote_and_the_target_service_loads_it(
@@ -67,12 +79,7 @@ def test_register_list_promote_and_the_target_service_loads_it(
     assert promote(dev, staging, version)["copied"] is False  # again: nothing copied, alias unchanged
 
     # the staging service, configured as the stack configures it, loads the promoted version at start
-    settings = Settings(
-        model_dir=tmp_path / "nothing-here",
-        model_registry_uri=f"s3://{staging.model_bucket('aws')}/models/wine-cultivar",
-        model_alias="staging",
-        model_cache=tmp_path / "cache",
-    )
+    settings = _as_deployed(staging, "aws", tmp_path)
     with TestClient(create_app(settings)) as client:
         meta = client.get("/metadata").json()
         assert (meta["model_version"], meta["registry_alias"]) == (version, "staging")
@@ -236,12 +243,7 @@ def test_gcs_registry_and_the_service_loading_from_it(
     with pytest.raises(RegistryRefused, match="already registered"):
         register(dev, trained, cloud="gcp")
     assert promote(dev, staging, None, cloud="gcp")["version"] == manifest["version"]
-    settings = Settings(
-        model_dir=tmp_path / "none",
-        model_registry_uri=f"gs://{staging.model_bucket('gcp')}/models/wine-cultivar",
-        model_alias="staging",
-        model_cache=tmp_path / "cache",
-    )
+    settings = _as_deployed(staging, "gcp", tmp_path)
     with TestClient(create_app(settings)) as client:
         meta = client.get("/metadata").json()
     assert (meta["model_version"], meta["registry_uri"]) == (manifest["version"], settings.model_registry_uri)

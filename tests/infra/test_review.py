@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,10 @@ import pytest
 import yaml
 
 from infra.cli import main
+from infra.synth import git
 from tests.conftest import ROOT
 
 COPY = ("environments", "stacks", "charts", "infra", "app/__init__.py", "app/k8s.py", "main.py", "cdktf.json", "pyproject.toml")
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
 
 
 def _edit(repo: Path, env: str, change: Any) -> None:
@@ -47,9 +43,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         else:
             shutil.copy(src, repo / rel)
     _edit(repo, "production", _extra_registry)
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".")
-    _git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "base")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "base")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INFRA_CACHE_DIR", str(repo.parent / "cache"))
         mp.chdir(repo)
@@ -57,7 +53,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _commit(repo: Path, branch: str, message: str, edits: list[tuple[str, Any]] = (), code: tuple[str, str, str] | None = None) -> None:  # type: ignore[assignment]
-    _git(repo, "checkout", "-q", "-B", branch, "main")
+    git(repo, "checkout", "-q", "-B", branch, "main")
     for env, change in edits:
         _edit(repo, env, change)
     if code:
@@ -65,8 +61,8 @@ def _commit(repo: Path, branch: str, message: str, edits: list[tuple[str, Any]] 
         text = (repo / path).read_text()
         assert old in text
         (repo / path).write_text(text.replace(old, new))
-    _git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-am", message)
-    _git(repo, "checkout", "-q", "main")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-am", message)
+    git(repo, "checkout", "-q", "main")
 
 
 def _review(repo: Path, head: str, *extra: str) -> tuple[int, dict[str, Any], str]:

@@ -256,3 +256,18 @@ def test_the_replacement_table_covers_every_type_the_stacks_synthesize(synth_out
     types = {r.type for s in load_stacks(synth_out) for r in s.resources}
     assert sorted(t for t in types if table.rule(t) is None) == []
     assert table.rule("aws_s3_bucket").stateful == "always" and table.rule("aws_sns_topic").stateful == "always"  # type: ignore[union-attr]
+
+
+def test_parity_lines_policy_statements_up_by_sid(synth_out: Path, environments: dict) -> None:  # type: ignore[type-arg]
+    """Policies compare statement by statement (by Sid), so `promotes_to` explains only the promotion
+    statements of staging's registry bucket and key, never another statement of the same policy."""
+    from infra.parity import _by_sid, compare
+
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "A", "Effect": "Allow"}, {"Sid": "B", "Effect": "Deny"}]})
+    assert json.loads(_by_sid(doc))["Statement"] == {"A": {"Sid": "A", "Effect": "Allow"}, "B": {"Sid": "B", "Effect": "Deny"}}
+    unnamed = json.dumps({"Statement": [{"Effect": "Allow"}]})
+    assert _by_sid(unnamed) == unnamed  # without a Sid on each statement, positions stay
+    result = compare(synth_out, environments["staging"], environments["production"])
+    by_promotion = [d for d in result.differences if d.explained_by == ("promotes_to",) and "policy" in d.attribute]
+    assert by_promotion and all(".Statement.Promotion" in d.attribute for d in by_promotion)
+    assert {d.resource for d in by_promotion} == {"aws-kms/key", "aws-models/bucket/policy"}

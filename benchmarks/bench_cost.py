@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from environments.loader import load_environments
-from infra.cost import estimate, price_stack
 from infra.cost.catalog import load_catalog
-from infra.tfjson import load_stack
+from infra.cost.estimate import estimate, price_stack
+from infra.synthesized.reader import load_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "cdktf.out"

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from environments.loader import ENV_DIR
-from infra import policy
 from infra.policy import checkov
+from infra.policy import gate as policy
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "cdktf.out"

@@ -68,7 +68,7 @@ def review(repo: Path, cache: Path) -> float:
     cmd = [
         sys.executable,
         "-c",
-        "import sys; from infra.cli import main; sys.exit(main(sys.argv[1:]))",
+        "import sys; from infra.cli.app import main; sys.exit(main(sys.argv[1:]))",
         "review",
         "--base",
         "main~1",

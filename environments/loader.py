@@ -177,7 +177,53 @@ def environment_files(directory: Path = ENV_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("*.yaml") if p.name != "facts.yaml")
 
 
-def load_environments(directory: Path = ENV_DIR) -> dict[str, Environment]:
+class UnknownEnvironment(LookupError):
+    """A command named an environment that no file defines (a usage error)."""
+
+
+class Environments(dict[str, Environment]):
+    """The environments of one folder, in promotion order (dev → staging → production), and the
+    answers that follow from all of them together: who promotes into whom, which are protected,
+    which file holds which. The one place these questions are answered."""
+
+    def __init__(self, ordered: list[Environment], files: dict[str, Path]) -> None:
+        super().__init__((e.name, e) for e in ordered)
+        self.files = dict(files)
+
+    def named(self, name: str) -> Environment:
+        """The environment called ``name``; :class:`UnknownEnvironment` naming the known ones otherwise."""
+        if name not in self:
+            raise UnknownEnvironment(f"no environment named {name!r}; one of {', '.join(self)}")
+        return self[name]
+
+    def file_of(self, name: str) -> Path:
+        return self.files[self.named(name).name]
+
+    def source_of(self, name: str) -> Environment | None:
+        """The environment that promotes into ``name`` (its last deploy is what a promotion carries)."""
+        return next((e for e in self.values() if e.promotes_to == name), None)
+
+    @property
+    def promotion_targets(self) -> set[str]:
+        """Environments something promotes into (staging, production)."""
+        return {e.promotes_to for e in self.values() if e.promotes_to}
+
+    @property
+    def protected(self) -> set[str]:
+        """Environments whose stateful resources a review protects: those something promotes into
+        and those that wait for an approval."""
+        return {n for n, e in self.items() if n in self.promotion_targets or e.requires_approval}
+
+    def check_promotion(self, source: str, target: str) -> tuple[Environment, Environment]:
+        """(source, target) when ``source`` promotes to ``target``; a usage error naming the path otherwise."""
+        src, dst = self.named(source), self.named(target)
+        if src.promotes_to != dst.name:
+            chain = ", ".join(f"{e.name} → {e.promotes_to}" for e in self.values() if e.promotes_to)
+            raise UnknownEnvironment(f"{source} does not promote to {target} (promotes_to: {src.promotes_to}); the path is {chain}")
+        return src, dst
+
+
+def load_environments(directory: Path = ENV_DIR) -> Environments:
     """Every environment in ``directory``, in promotion order (dev → staging → production)."""
     files = environment_files(directory)
     if not files:
@@ -192,7 +238,7 @@ def load_environments(directory: Path = ENV_DIR) -> dict[str, Environment]:
     if problems:
         raise EnvironmentFileError(problems)
     _check_across(envs)
-    return {e.name: e for e in _promotion_order(envs)}
+    return Environments(_promotion_order(envs), {e.name: f for f, e in envs.items()})
 
 
 def _check_across(envs: dict[Path, Environment]) -> None:

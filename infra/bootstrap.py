@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from environments.schema import Environment
-from infra import aws
+from infra.clouds import aws
 from infra.errors import InfraError
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"

@@ -17,7 +17,8 @@ from typing import Any
 
 from environments.loader import load_environments
 from environments.schema import Environment
-from infra.synth import INPUT_DIRS, INPUT_FILES, INPUT_TREES, git
+from infra.git import git
+from infra.synthesized.inputs import INPUT_DIRS, INPUT_FILES, INPUT_TREES
 
 # paths (globs) whose change needs the infrastructure jobs: the synth inputs, the tooling that
 # reviews and deploys them, and the pinned toolchain

@@ -25,7 +25,7 @@ import yaml
 
 from environments.schema import Environment
 from infra.errors import InfraError
-from infra.synth import git
+from infra.git import git
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "cloudbuild.yaml"
@@ -95,7 +95,7 @@ def _clients(project: str) -> tuple[Any, Any]:
     import google.cloud.storage as storage
     from google.cloud.devtools import cloudbuild_v1
 
-    from infra.gcp import client
+    from infra.clouds.gcp import client
 
     return client(cloudbuild_v1.CloudBuildClient, endpoint_env=ENDPOINT_ENV), storage.Client(project=project)
 

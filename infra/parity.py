@@ -30,9 +30,9 @@ from typing import Any
 
 from environments.schema import Environment
 from infra.errors import InfraError
-from infra.render import md_cell
-from infra.review.diff import flatten
-from infra.tfjson import Resource, env_of, load_stacks
+from infra.markdown import md_cell
+from infra.synthesized.paths import flatten
+from infra.synthesized.reader import Resource, env_of, load_stacks
 
 # declared field -> construct paths (environment name taken out) of resources whose number it sets
 STRUCTURAL: dict[str, tuple[str, ...]] = {

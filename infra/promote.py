@@ -13,13 +13,12 @@ move forward, and the printed pull-request text carries the evidence.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from environments.loader import environment_files, load_environments
+from environments.editor import edit_env_file
+from environments.loader import Environments, load_environments
 from environments.schema import Environment
 from infra.errors import InfraError
 
@@ -67,36 +66,6 @@ class Promotion:
         ]
         lines += [f"| `{p.field}` | {p.registry} | `{p.source_ref}` | `{p.digest}` | `{p.target_before}` |" for p in self.pins]
         return "\n".join(lines) + "\n"
-
-
-def _yaml() -> Any:
-    from ruamel.yaml import YAML
-
-    y = YAML()
-    y.preserve_quotes = True
-    y.width = 4096
-    y.indent(mapping=2, sequence=4, offset=2)
-    return y
-
-
-def edit_env_file(path: Path, change: Callable[[Any], bool], *, write: bool = True) -> bool:
-    """Apply ``change`` to the YAML document of an environment file (a round trip that keeps comments
-    and key order); write it when ``change`` says it changed something, then validate every file of
-    the folder and put the original back if that fails. Returns whether it wrote (never with ``write=False``)."""
-    original = path.read_text()
-    y = _yaml()
-    doc = y.load(original)
-    if not change(doc) or not write:
-        return False
-    buffer = io.StringIO()
-    y.dump(doc, buffer)
-    path.write_text(buffer.getvalue())
-    try:
-        load_environments(path.parent)
-    except Exception:
-        path.write_text(original)
-        raise
-    return True
 
 
 def _evidence_digest(evidence: dict[str, Any], where: str, ref: str) -> str:
@@ -160,18 +129,12 @@ def _set_digest(doc: Any, path: tuple[str | int, ...], digest: str) -> bool:
 
 def promote(source_name: str, target_name: str, evidence: dict[str, Any], env_dir: Path, *, write: bool = True) -> Promotion:
     envs = load_environments(env_dir)
-    for name in (source_name, target_name):
-        if name not in envs:
-            raise InfraError(f"no environment {name!r} in {env_dir}; one of {sorted(envs)}")
-    source, target = envs[source_name], envs[target_name]
-    if source.promotes_to != target_name:
-        chain = ", ".join(f"{e.name} → {e.promotes_to}" for e in envs.values() if e.promotes_to)
-        raise InfraError(f"{source_name} does not promote to {target_name} (promotes_to: {source.promotes_to}); the path is {chain}")
+    source, target = envs.check_promotion(source_name, target_name)
     if evidence.get("env") != source_name:
         raise PromotionRefused(f"the evidence is the smoke record of {evidence.get('env')!r}, not of {source_name!r}")
     pins = _pins(source, target, evidence)
     result = Promotion(source_name, target_name, str(evidence["commit"]), str(evidence.get("synth_hash", "")), [p for _, p in pins])
-    path = next(f for f in environment_files(env_dir) if f.stem == target_name)
+    path = envs.file_of(target_name)
     result.target_file = path
 
     def change(doc: Any) -> bool:
@@ -185,9 +148,14 @@ def promote(source_name: str, target_name: str, evidence: dict[str, Any], env_di
     return result
 
 
-def promotion_check(evidence: dict[str, Any], head_sha: str, target: Environment, source: Environment) -> tuple[bool, str]:
-    """Does the pull request into ``target`` carry exactly what ``source`` runs? Markdown for the
-    review comment: the source's last apply (commit, synth hash, smoke result) against the head."""
+def promotion_check(evidence: dict[str, Any], head_sha: str, envs: Environments, target_name: str) -> tuple[bool, str]:
+    """Does the pull request into ``target_name`` carry exactly what the environment promoting into
+    it runs? Markdown for the review comment: the source's last apply (commit, synth hash, smoke
+    result) against the head."""
+    target = envs.named(target_name)
+    source = envs.source_of(target_name)
+    if source is None:
+        raise InfraError(f"nothing promotes into {target_name!r}")
     problems = []
     commit = str(evidence.get("commit", ""))
     if evidence.get("env") != source.name:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from environments.schema import Environment
-from infra import aws
+from infra.clouds import aws
 from infra.errors import InfraError
-from infra.tfjson import env_of, load_stacks
+from infra.synthesized.reader import env_of, load_stacks
 
 REF = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.[a-z_]+\}")
 
@@ -76,6 +76,19 @@ class SmokeReport:
             + "; ".join(f"{c.check} {c.resource}: {c.detail}" for c in self.failed)
         )
 
+    def markdown(self) -> str:
+        lines = [
+            f"### Smoke checks: {self.env} at `{self.commit[:12]}`",
+            "",
+            "| check | resource | result | detail |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {c.check} | `{c.resource}` | {'pass' if c.ok else 'skipped' if c.ok is None else '**FAIL**'} | {c.detail} |"
+            for c in self.checks
+        ]
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
 
@@ -101,7 +114,7 @@ def _resources(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
 
 def expected(outdir: Path, env: str) -> tuple[Expected, str]:
     """What ``env``'s synthesized stacks declare on AWS, and their synth hash."""
-    from infra.review import synth_hash
+    from infra.synthesized.digest import synth_hash
 
     stacks = [s for s in load_stacks(outdir) if env_of(s.name) == env]
     if not stacks:
@@ -363,7 +376,7 @@ def _check_gke(exp: Expected, report: SmokeReport) -> None:
     from google.api_core import exceptions
     from google.cloud import container_v1
 
-    from infra.gcp import client
+    from infra.clouds.gcp import client
 
     if exp.gke is None or exp.gcp_project is None:
         return
@@ -406,7 +419,7 @@ def _check_artifact_registries(exp: Expected, report: SmokeReport) -> None:
     from google.api_core import exceptions
     from google.cloud import artifactregistry_v1
 
-    from infra.gcp import client
+    from infra.clouds.gcp import client
 
     if not exp.artifact_registries or exp.gcp_project is None:
         return
@@ -426,7 +439,7 @@ def _check_artifact_registries(exp: Expected, report: SmokeReport) -> None:
 
 
 def _commit() -> str:
-    from infra.synth import ROOT, git
+    from infra.git import ROOT, git
 
     try:
         return git(ROOT, "rev-parse", "HEAD").strip()

@@ -16,7 +16,7 @@ from stacks.aws.budget import Budget as AwsBudget
 from stacks.aws.cluster import Cluster as EksClusterConstruct
 from stacks.aws.endpoints import Endpoint
 from stacks.aws.kms import EnvironmentKey
-from stacks.aws.models import ModelRegistry
+from stacks.aws.model_registry import ModelRegistry
 from stacks.aws.monitoring import Function, GpuGroup
 from stacks.aws.monitoring import Monitoring as AwsMonitoring
 from stacks.aws.network import Network as AwsNetwork
@@ -26,7 +26,7 @@ from stacks.gcp.budget import Budget as GcpBudget
 from stacks.gcp.build import BuildIdentity, Trigger
 from stacks.gcp.cluster import Cluster as GkeClusterConstruct
 from stacks.gcp.kms import ArtifactRegistryKey
-from stacks.gcp.models import ModelRegistry as GcsModelRegistry
+from stacks.gcp.model_registry import ModelRegistry as GcsModelRegistry
 from stacks.gcp.monitoring import GpuPool
 from stacks.gcp.monitoring import Monitoring as GcpMonitoring
 from stacks.gcp.network import Network as GcpNetwork

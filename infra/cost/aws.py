@@ -7,7 +7,7 @@ from dataclasses import replace
 from environments import facts
 from infra.cost.model import CostItem
 from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, item, node_hour_items, pricer, stored_gb_unknown
-from infra.tfjson import Resource
+from infra.synthesized.reader import Resource
 
 SECONDS_PER_HOUR = 3600
 

@@ -7,11 +7,13 @@ The base is either an existing synth output (``--base-outdir``) or a git ref, sy
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from infra.cost.model import CostReport, EnvCost
 from infra.cost.report import usd
-from infra.render import MARKDOWN_LIMIT, md_cell
+from infra.errors import InfraError
+from infra.markdown import MARKDOWN_LIMIT, md_cell
 
 
 @dataclass(frozen=True)
@@ -200,3 +202,34 @@ def markdown(d: CostDiff, *, limit: int = MARKDOWN_LIMIT) -> str:
     if left_out:
         text += note.format(n=left_out, limit=limit)
     return text
+
+
+def against_base(
+    names: list[str] | None,
+    outdir: Path,
+    env_dir: Path,
+    *,
+    base: str | None = None,
+    base_outdir: Path | None = None,
+    base_env_dir: Path | None = None,
+) -> CostDiff:
+    """``infra cost diff``: the cost change of ``outdir`` (the working tree) against a git ref
+    (synthesized in a temporary worktree) or an existing synth output."""
+    from environments.loader import load_environments
+    from infra.cost.estimate import estimate
+    from infra.synth import synth_ref
+
+    if (base is None) == (base_outdir is None):
+        raise InfraError("infra cost diff needs exactly one of --base REF or --base-outdir DIR")
+    if base is not None:
+        base_out, base_envs = synth_ref(base)
+        label = base
+    else:
+        assert base_outdir is not None
+        base_out, base_envs, label = base_outdir, base_env_dir or env_dir, str(base_outdir)
+    head = estimate(outdir, env_dir, names or None)
+    known_base = load_environments(base_envs)
+    base_report = estimate(base_out, base_envs, [e.env for e in head.envs if e.env in known_base])
+    result = diff(base_report, head)
+    result.base_label, result.head_label = label, "working tree"
+    return result

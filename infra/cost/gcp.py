@@ -13,7 +13,7 @@ from dataclasses import replace
 from infra.cost.catalog import Price
 from infra.cost.model import CostItem
 from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, hours_item, item, node_hour_items, pricer, stored_gb_unknown
-from infra.tfjson import Resource
+from infra.synthesized.reader import Resource
 
 free(
     "no charge of its own",

@@ -17,7 +17,7 @@ from typing import Any
 from environments.schema import Environment, Usage
 from infra.cost.catalog import Catalog, Price
 from infra.cost.model import CostItem
-from infra.tfjson import Resource, Stack
+from infra.synthesized.reader import Resource, Stack
 
 Pricer = Callable[[Resource, "Ctx"], list[CostItem]]
 _PRICERS: dict[str, Pricer] = {}

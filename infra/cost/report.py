@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from rich.table import Table
-
 from infra.cost.model import SCENARIOS, STATUS_LABEL, CostItem, CostReport, EnvCost, ResourceCost
-from infra.render import MARKDOWN_LIMIT, md_cell, rel_path
+from infra.markdown import MARKDOWN_LIMIT, md_cell, rel_path
+from infra.tables import Table, styled
 
 SCENARIO_LABEL = {
     "configured": "as configured (spot where configured)",
@@ -74,8 +73,8 @@ def tables(report: CostReport) -> list[Table]:
             flag = "" if i.confirmed else "unconfirmed price"
             t.add_row(r.path, i.name, qty(i), i.price_text(), monthlymd_cell(i), flag)
         for cloud in env.clouds:
-            t.add_row("", f"[bold]{cloud} total[/bold]", "", "", f"[bold]{usd(env.total(cloud=cloud))}[/bold]", "")
-        t.add_row("", f"[bold]{env.env} total[/bold]", "", "", f"[bold]{usd(env.total())}[/bold]", "")
+            t.add_row("", styled(f"{cloud} total", "bold"), "", "", styled(usd(env.total(cloud=cloud)), "bold"), "")
+        t.add_row("", styled(f"{env.env} total", "bold"), "", "", styled(usd(env.total()), "bold"), "")
         t.caption = f"{_counts_text(env)}. Budget: {budget_text(env)}."
         out.append(t)
         unsupported = [r for r in env.resources if r.status == "unsupported"]
@@ -100,8 +99,8 @@ def summary_table(report: CostReport) -> Table:
     for env in report.envs:
         for cloud in env.clouds:
             t.add_row(env.env, cloud, *[usd(env.total(s, cloud)) for s in SCENARIOS], usd(env.budget_usd.get(cloud)))
-        t.add_row(f"[bold]{env.env}[/bold]", "all", *[f"[bold]{usd(env.total(s))}[/bold]" for s in SCENARIOS], usd(env.budget_usd["total"]))
-    t.add_row("[bold]platform[/bold]", "all", *[f"[bold]{usd(report.total(s))}[/bold]" for s in SCENARIOS], "")
+        t.add_row(styled(env.env, "bold"), "all", *[styled(usd(env.total(s)), "bold") for s in SCENARIOS], usd(env.budget_usd["total"]))
+    t.add_row(styled("platform", "bold"), "all", *[styled(usd(report.total(s)), "bold") for s in SCENARIOS], "")
     return t
 
 

@@ -7,10 +7,9 @@ import hashlib
 import json
 from typing import Any
 
-from rich.table import Table
-
-from infra.policy import Finding, PolicyReport
-from infra.render import MARKDOWN_LIMIT, md_cell
+from infra.markdown import MARKDOWN_LIMIT, md_cell
+from infra.policy.gate import Finding, PolicyReport
+from infra.tables import Table, styled
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note"}
@@ -57,7 +56,7 @@ def tables(report: PolicyReport) -> list[Table]:
             str(s.rules_passed),
             str(s.rules_failed),
             str(excepted),
-            f"[red]{failed}[/red]" if failed else "[green]0[/green]",
+            styled(str(failed), "red") if failed else styled("0", "green"),
         )
     out = [summary]
     if report.failures:

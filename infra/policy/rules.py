@@ -17,7 +17,7 @@ from typing import Any, Literal
 from environments import facts
 from environments.schema import Environment
 from environments.tagging import KNOWN_TAGGABLE, POLICY_TAGS, tag_attribute_name
-from infra.tfjson import Resource, Stack
+from infra.synthesized.reader import Resource, Stack
 
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
 

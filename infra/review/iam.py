@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from infra.review.model import Grant, PermissionChange
-from infra.tfjson import Resource, Stack
+from infra.synthesized.reader import Resource, Stack
 
 _REF = re.compile(r"\$\{([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)(\.[^}]*)?\}")
 PUBLIC = frozenset({"*", "AWS:*", "allUsers", "allAuthenticatedUsers"})

@@ -14,12 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rich.table import Table
-
+from infra.changes.model import ResourceChange
 from infra.cost.report import usd
-from infra.render import MARKDOWN_LIMIT, md_cell
-from infra.review import EnvReview, Review
-from infra.review.model import ResourceChange
+from infra.markdown import MARKDOWN_LIMIT, md_cell
+from infra.review.compare import EnvReview, Review
+from infra.tables import Table
 
 MAX_ATTRS = 25  # attribute rows per resource in the Markdown (the JSON has them all)
 MAX_BLOCKING = 40

@@ -20,7 +20,7 @@ from constructs import Construct
 from environments.schema import Environment
 from stacks.aws.iam import assume_role_policy, policy_document
 from stacks.aws.kms import EnvironmentKey
-from stacks.naming import split_subnets
+from stacks.subnets import split_subnets
 
 
 class Network(Construct):

@@ -12,7 +12,7 @@ import pytest
 
 from app.k8s import GPU_RESOURCE, PORT, GpuPlacement, Toleration, WorkloadSpec, render
 from environments.schema import Cloud, Environment
-from infra.tfjson import load_stack
+from infra.synthesized.reader import load_stack
 from stacks.serving import workload_spec
 
 ENVS = ["dev", "staging", "production"]

@@ -86,8 +86,8 @@ def test_example_stack_deploys_diffs_and_destroys_through_the_bundled_engine(tmp
 
 def test_infra_plan_and_drift_on_the_example_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`infra plan ENV` / `infra drift ENV` with the bundled engine: pending changes exit 1, a clean state 0."""
-    from infra import terraform
-    from infra.cli import main
+    from infra import engine
+    from infra.cli.app import main
 
     example = engine_example()
     out = tmp_path / "cdktf.out"
@@ -102,7 +102,7 @@ def test_infra_plan_and_drift_on_the_example_stack(tmp_path: Path, monkeypatch: 
         ("create", "terraform_data.model", "plan"),
     ]
     assert (out / "stacks" / "staging" / "plan.json").exists()
-    code, _, err = terraform.run("apply", ["-input=false", "-no-color", "plan.tfplan"], cwd=out / "stacks" / "staging")
+    code, _, err = engine.run("apply", ["-input=false", "-no-color", "plan.tfplan"], cwd=out / "stacks" / "staging")
     assert code == 0, err
     assert main(["plan", "staging", "--outdir", str(out)]) == 0
     assert main(["drift", "staging", "--outdir", str(out)]) == 0

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from infra import terraform
-from infra.cli import main
-from infra.deploy import NeedsApproval, Reviewed, change_set, deploy, unreviewed
+from infra import engine
+from infra.cli.app import main
+from infra.deploy.gate import NeedsApproval, Reviewed, change_set, deploy, unreviewed
 from tests.servers import engine_example
 
 
@@ -62,7 +62,7 @@ def test_deploy_applies_only_what_was_reviewed(tmp_path: Path, monkeypatch: pyte
 
     # the state moved after the review (someone applied first): the saved plan is stale, the deploy
     # plans again, finds the reviewed changes already there, and applies nothing new
-    code, _, err = terraform.run("apply", ["-input=false", "-no-color", "-auto-approve"], cwd=out / "stacks" / "staging")
+    code, _, err = engine.run("apply", ["-input=false", "-no-color", "-auto-approve"], cwd=out / "stacks" / "staging")
     assert code == 0, err
     result = deploy(out, "staging", Reviewed.load(review2, "staging"), saved_plans=tmp_path / "saved2")
     stack = result.stacks[0]

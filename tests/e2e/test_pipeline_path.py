@@ -16,11 +16,11 @@ import pytest
 from environments.loader import ENV_DIR, environment_files, load_environments
 from infra.bootstrap import TLS_SID, bootstrap
 from infra.ci_matrix import changed_since, matrix
-from infra.cli import main
-from infra.deploy import Reviewed, deploy
+from infra.cli.app import main
+from infra.deploy.gate import Reviewed, deploy
+from infra.git import git
 from infra.smoke import smoke
-from infra.synth import git
-from tests.cicd.seed import seed
+from tests.seed import seed
 from tests.servers import engine_example
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import pytest
 
 from environments.loader import EnvironmentFileError, load_environment, load_environments
 from environments.schema import Environment
-from infra.cli import main
+from infra.cli.app import main
 from tests.conftest import ROOT, read_env, tree_digest, write_env
 
 
@@ -249,7 +249,7 @@ def test_bad_file_fails_before_cdktf_is_imported(env_dir: Path, previous_out: Pa
     data["aws"]["network"]["zones"] = ["us-east-1a"]
     write_env(env_dir, "dev", data)
     script = (
-        "import sys\nfrom infra.cli import main\n"
+        "import sys\nfrom infra.cli.app import main\n"
         f"code = main(['synth', '--env-dir', {str(env_dir)!r}, '--outdir', {str(previous_out)!r}])\n"
         "print(code, 'cdktf' in sys.modules)\n"
     )

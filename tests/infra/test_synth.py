@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.synth import HASH_FILE, input_files, inputs_hash, synthesize
+from infra.synth import HASH_FILE, synthesize
+from infra.synthesized.inputs import input_files, inputs_hash
 from tests.conftest import ROOT, read_env, tree_digest, write_env
 
 

@@ -11,8 +11,7 @@ import pytest
 
 from environments.schema import Environment
 from environments.tagging import GOOGLE_LABELS_AS, KNOWN_TAGGABLE, NOT_TAGGABLE
-from infra.synth import list_stacks
-from infra.tfjson import Stack, load_stack
+from infra.synthesized.reader import Stack, list_stacks, load_stack
 
 ENVS = ["dev", "staging", "production"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from environments.schema import Environment
-from infra.tfjson import Stack, load_stack
+from infra.synthesized.reader import Stack, load_stack
 
 ENVS = ["dev", "staging", "production"]
 

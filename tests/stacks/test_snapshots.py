@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from infra.synth import list_stacks
-from infra.tfjson import load_stack
+from infra.synthesized.reader import list_stacks, load_stack
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 

@@ -1,0 +1,92 @@
+"""What an environment's identity derives: resource names, role and service-account names, image
+repositories, bucket names, the state key, the tags every resource carries. Properties and methods,
+never fields: an environment file holds only what differs between environments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from environments.schema.aws import AwsConfig
+    from environments.schema.gcp import GcpConfig
+    from environments.schema.platform import StateBackend
+    from environments.schema.types import Cloud
+
+
+class Identity:
+    """Mixed into :class:`~environments.schema.environment.Environment`."""
+
+    if TYPE_CHECKING:
+        name: str
+        project: str
+        tags: dict[str, str]
+        aws: AwsConfig | None
+        gcp: GcpConfig | None
+        state: StateBackend
+
+    def resource_name(self, component: str) -> str:
+        """``<project>-<env>-<component>``: the one naming rule for every resource."""
+        return f"{self.project}-{self.name}-{component}"
+
+    def eks_node_group_name(self, group: str) -> str:
+        """An EKS managed node group's name (EKS labels its nodes with it)."""
+        return self.resource_name(f"ng-{group}")
+
+    def gke_gpu_pool_name(self, pool: str) -> str:
+        """A GKE GPU node pool's name (GKE labels its nodes with it)."""
+        return self.resource_name(f"gpu-{pool}")
+
+    def gpu_pool_name(self, cloud: Cloud, pool: str) -> str:
+        return self.eks_node_group_name(pool) if cloud == "aws" else self.gke_gpu_pool_name(pool)
+
+    def image_repository(self, cloud: Cloud, registry: str) -> str:
+        """Where this environment's images of ``registry`` live: the ECR repository URL, or the
+        Artifact Registry repository path plus the image name (the registry's name)."""
+        if cloud == "aws":
+            assert self.aws is not None
+            return f"{self.aws.account_id}.dkr.ecr.{self.aws.region}.amazonaws.com/{self.resource_name(registry)}"
+        assert self.gcp is not None
+        return f"{self.artifact_registry_url(registry)}/{registry}"
+
+    def artifact_registry_url(self, registry: str) -> str:
+        """``<region>-docker.pkg.dev/<project>/<repository>``: the Artifact Registry repository's path."""
+        assert self.gcp is not None
+        return f"{self.gcp.region}-docker.pkg.dev/{self.gcp.project_id}/{self.resource_name(registry)}"
+
+    def github_role_name(self, purpose: Literal["deploy", "plan"]) -> str:
+        """The IAM role (AWS) a workflow assumes through OIDC: ``deploy`` or read-only ``plan``."""
+        return self.resource_name(f"github-{purpose}")
+
+    def github_role_arn(self, purpose: Literal["deploy", "plan"]) -> str | None:
+        if self.aws is None:
+            return None
+        return f"arn:aws:iam::{self.aws.account_id}:role/{self.github_role_name(purpose)}"
+
+    def gcp_service_account(self, purpose: Literal["deploy", "plan"]) -> str | None:
+        """The service account a workflow impersonates through Workload Identity Federation."""
+        if self.gcp is None:
+            return None
+        return f"{self.resource_name(purpose)}@{self.gcp.project_id}.iam.gserviceaccount.com"
+
+    def model_bucket(self, cloud: Cloud, *, replica: bool = False) -> str:
+        """The model registry's bucket on ``cloud`` (globally unique: the account or project in it)."""
+        if cloud == "aws":
+            assert self.aws is not None
+            return self.resource_name(f"models-{self.aws.account_id}" + ("-replica" if replica else ""))
+        assert self.gcp is not None
+        return self.resource_name(f"models-{self.gcp.project_id}")
+
+    @property
+    def state_key(self) -> str:
+        return f"{self.project}/{self.name}/terraform.tfstate"
+
+    @property
+    def state_region(self) -> str | None:
+        if self.state.backend != "s3":
+            return None
+        return self.state.region or (self.aws.region if self.aws else None)
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        """Declared tags plus the derived ones every resource carries."""
+        return {**self.tags, "environment": self.name, "project": self.project, "managed-by": "cdktf"}

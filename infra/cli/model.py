@@ -1,0 +1,163 @@
+"""model register|list|show|promote|drift|candidate|pin: the model registry of each environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from environments.schema import Environment
+from infra.cli.options import ENV_DIR, CloudOpt, EnvDirOpt, FormatOpt, cloud_choice
+from infra.cli.output import Format, say, show
+from infra.errors import EXIT_FINDINGS, InfraError
+from infra.tables import Table
+
+app = typer.Typer(no_args_is_help=True, help="The model registry of each environment (docs/models.md).")
+
+
+def _env(name: str, env_dir: Path) -> Environment:
+    from environments.loader import load_environments
+
+    return load_environments(env_dir).named(name)
+
+
+@app.command("register")
+def register(
+    env: Annotated[str, typer.Argument(help="Environment whose registry receives the version (where training runs: dev).")],
+    artifact: Annotated[Path, typer.Argument(help="A trained version's directory, or the folder `make train` writes.")] = Path(
+        "artifacts/models"
+    ),
+    existing_ok: Annotated[
+        bool, typer.Option("--existing-ok", help="A version already registered with the same files is no error.")
+    ] = False,
+    cloud: CloudOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Upload a trained version with its manifest and point `latest` at it; refuses a version that
+    exists or whose accuracy is below the environment's models.min_accuracy (exit 1)."""
+    from infra.model_registry import register as run_register
+
+    manifest = run_register(_env(env, env_dir), artifact, cloud=cloud_choice(cloud), existing_ok=existing_ok)
+    print(json.dumps(manifest, indent=2))
+    say(f"registered {manifest['version']} in {env} (accuracy {manifest['metrics'].get('accuracy')}); latest → it")
+
+
+@app.command("list")
+def list_versions(
+    env: Annotated[str, typer.Argument()], cloud: CloudOpt = None, fmt: FormatOpt = Format.table, env_dir: EnvDirOpt = ENV_DIR
+) -> None:
+    """The versions in ENV's registry, oldest first, with their metrics and aliases."""
+    from infra.model_registry import registry
+
+    versions = registry(_env(env, env_dir), cloud_choice(cloud)).versions()
+    if fmt is Format.json:
+        print(json.dumps(versions, indent=2))
+        return
+    table = Table("version", "accuracy", "registered", "git sha", "from", "aliases", title=f"models of {env}")
+    for m in versions:
+        table.add_row(
+            m.get("version", "?"), str(m.get("metrics", {}).get("accuracy")), str(m.get("registered_at", "")),
+            str(m.get("git_sha", ""))[:12], m.get("promoted_from", m.get("environment", "")), ", ".join(m["aliases"]),
+        )  # fmt: skip
+    show(table)
+
+
+@app.command("show")
+def show_version(
+    env: Annotated[str, typer.Argument()],
+    version: Annotated[str, typer.Argument(help="A version, or an alias (latest, staging, production).")] = "latest",
+    cloud: CloudOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """A version's manifest (metrics, fingerprints, git sha, files)."""
+    from infra.model_registry import registry
+
+    reg = registry(_env(env, env_dir), cloud_choice(cloud))
+    resolved = reg.alias(version) if version in ("latest", "staging", "production") else version
+    manifest = reg.manifest(resolved) if resolved else None
+    if manifest is None:
+        raise InfraError(f"{version!r}: no such version or alias in {reg.uri}")
+    print(json.dumps(manifest, indent=2))
+
+
+@app.command("promote")
+def promote(
+    source: Annotated[str, typer.Option("--from", help="The environment the version runs in.")],
+    target: Annotated[str, typer.Option("--to", help="The environment it promotes to.")],
+    version: Annotated[str | None, typer.Option("--version", help="Default: the version the source's alias names.")] = None,
+    cloud: CloudOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Copy a version from SOURCE's registry into TARGET's (sha256 checked) and move TARGET's alias;
+    never retrains. Refuses a version below TARGET's accuracy floor."""
+    from environments.loader import load_environments
+    from infra.model_registry import promote as run_promote
+
+    pair = load_environments(env_dir).check_promotion(source, target)
+    result = run_promote(*pair, version, cloud=cloud_choice(cloud))
+    print(json.dumps(result, indent=2))
+    say(f"{target}: {result['alias']} → {result['version']} (was {result['previous']})")
+
+
+@app.command("drift")
+def drift(
+    log: Annotated[Path, typer.Option("--log", help='The service\'s JSON log (lines with event "prediction").')],
+    model_dir: Annotated[Path | None, typer.Option("--model", help="The served version's directory (its metadata.json).")] = None,
+    env: Annotated[str | None, typer.Option("--env", help="Or: the environment whose alias names the served version.")] = None,
+    window: Annotated[int | None, typer.Option("--window", help="Only the last N logged rows.")] = None,
+    cloud: CloudOpt = None,
+    fmt: FormatOpt = Format.table,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """PSI per feature of logged requests against the model's training distribution; exit 1 when a
+    feature shifted significantly (PSI > 0.25)."""
+    from infra.model_registry import drift as run_drift
+
+    environment = _env(env, env_dir) if env is not None else None
+    result = run_drift(log, model_dir=model_dir, env=environment, window=window, cloud=cloud_choice(cloud))
+    if fmt is Format.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        table = Table("feature", "PSI", "reading", title=f"drift of {result.rows} logged rows vs {result.model_version}")
+        for k, v in sorted(result.psi.items(), key=lambda kv: -kv[1]):
+            table.add_row(k, f"{v:.4f}", result.verdict[k])
+        show(table)
+    if result.significant:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("candidate")
+def candidate(
+    source: Annotated[str, typer.Option("--from", help="Where training registers (dev).")],
+    target: Annotated[str, typer.Option("--to", help="The environment whose pinned version it must beat.")],
+    github_output: Annotated[Path | None, typer.Option("--github-output", help="Also append candidate= and beats= to this file.")] = None,
+    cloud: CloudOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Whether SOURCE's newest version beats the version TARGET pins (held-out accuracy, then log loss)."""
+    from environments.loader import load_environments
+    from infra.model_registry import candidate as run_candidate
+
+    envs = load_environments(env_dir)
+    result = run_candidate(envs.named(source), envs.named(target), cloud=cloud_choice(cloud))
+    print(json.dumps(result, indent=2))
+    if github_output is not None:
+        with github_output.open("a") as fh:
+            fh.write(f"candidate={result['candidate']}\nbeats={str(result['beats']).lower()}\n")
+
+
+@app.command("pin")
+def pin(
+    env: Annotated[str, typer.Argument(help="The environment whose file pins the version.")],
+    version: Annotated[str, typer.Argument()],
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Write models.version into ENV's file (comments and order kept): what a promotion pull request changes."""
+    from environments.loader import load_environments
+    from infra.model_registry import pin as run_pin
+
+    path = load_environments(env_dir).file_of(env)
+    changed = run_pin(version, path)
+    say(f"{path}: models.version {'→ ' + version if changed else 'already ' + version}")

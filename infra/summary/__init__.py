@@ -1,0 +1,1 @@
+"""``infra summary``: what each synthesized stack holds (resources, clusters, GPU capacity, endpoints)."""

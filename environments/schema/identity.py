@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from environments.schema.aws import AwsConfig
     from environments.schema.gcp import GcpConfig
-    from environments.schema.platform import StateBackend
+    from environments.schema.platform import Ci, StateBackend
     from environments.schema.types import Cloud
+
+Workflow = Literal["deploy.yml", "review.yml", "drift.yml", "train.yml"]
+# The repository's OIDC subject template (PUT /repos/{owner}/{repo}/actions/oidc/customization/sub with
+# {"use_default": false, "include_claim_keys": ["repo", "context", "job_workflow_ref"]}, docs/security.md):
+# the subject names the workflow file and the ref it ran from, so a role can trust one workflow on one
+# branch. AWS trust policies can condition on `sub` only, not on custom claims (GitHub docs, "OIDC in AWS").
+OIDC_CLAIM_KEYS = ("repo", "context", "job_workflow_ref")
 
 
 class Identity:
@@ -23,6 +30,8 @@ class Identity:
         aws: AwsConfig | None
         gcp: GcpConfig | None
         state: StateBackend
+        ci: Ci | None
+        branch: str
 
     def resource_name(self, component: str) -> str:
         """``<project>-<env>-<component>``: the one naming rule for every resource."""
@@ -61,6 +70,37 @@ class Identity:
         if self.aws is None:
             return None
         return f"arn:aws:iam::{self.aws.account_id}:role/{self.github_role_name(purpose)}"
+
+    def break_glass_role_arn(self) -> str | None:
+        """The account's break-glass administrator (``infra bootstrap`` makes it, trusted by the account
+        with MFA): a cluster administrator and a user of the state key when CI is not the way in."""
+        if self.aws is None:
+            return None
+        return f"arn:aws:iam::{self.aws.account_id}:role/{self.resource_name('break-glass')}"
+
+    def permissions_boundary_arn(self) -> str | None:
+        """The permissions boundary every role of the environment carries (the deploy role and every
+        role the stacks create): no role can grant itself or another more than the boundary allows."""
+        if self.aws is None:
+            return None
+        return f"arn:aws:iam::{self.aws.account_id}:policy/{self.resource_name('boundary')}"
+
+    @property
+    def state_key_alias(self) -> str:
+        """The customer-managed KMS key of the S3 state (``infra bootstrap`` makes it)."""
+        return f"alias/{self.resource_name('tfstate')}"
+
+    def github_environment(self, purpose: Literal["deploy", "plan"]) -> str:
+        """The GitHub Environment a job uses: ``<env>`` for the deploy, ``<env>-plan`` for a pull
+        request's plan of an environment that waits for an approval (its reviewers approve the plan)."""
+        return self.name if purpose == "deploy" else f"{self.name}-plan"
+
+    def oidc_subject(self, *, context: str, workflow: Workflow, ref: str) -> str:
+        """The OIDC ``sub`` of a job under the repository's template (:data:`OIDC_CLAIM_KEYS`):
+        ``repo:<repo>:<context>:job_workflow_ref:<repo>/.github/workflows/<workflow>@<ref>``."""
+        assert self.ci is not None, "an environment without a ci section has no GitHub identity"
+        repo = self.ci.repository
+        return f"repo:{repo}:{context}:job_workflow_ref:{repo}/.github/workflows/{workflow}@{ref}"
 
     def gcp_service_account(self, purpose: Literal["deploy", "plan"]) -> str | None:
         """The service account a workflow impersonates through Workload Identity Federation."""

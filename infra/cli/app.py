@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import typer
 
-from infra.cli import cloudbuild, cost, delivery, model, policy, review, synth
+from infra.cli import cloudbuild, cost, delivery, foundation, model, policy, review, synth
 from infra.cli.exits import EXIT_OK, EXIT_USAGE, guarded
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="ML platform infrastructure tooling.")
@@ -26,9 +26,10 @@ app.command()(review.review)
 app.command()(review.parity)
 app.command("plan")(review.plan)
 app.command()(review.drift)
+# before the first apply: what must exist
+app.command()(foundation.bootstrap)
 # delivery: from a merge to a running environment, and on to the next one
 app.command("ci-matrix")(delivery.ci_matrix)
-app.command()(delivery.bootstrap)
 app.command()(delivery.smoke)
 app.command()(delivery.promote)
 app.command("promotion-check")(delivery.promotion_check)

@@ -1,4 +1,4 @@
-"""ci-matrix, bootstrap, smoke, promote, promotion-check, deploy: getting an environment from a
+"""ci-matrix, smoke, promote, promotion-check, deploy: getting an environment from a
 merge to running, and from one environment to the next."""
 
 from __future__ import annotations
@@ -41,28 +41,6 @@ def ci_matrix(
     if github_output is not None:
         with github_output.open("a") as fh:
             fh.write(cm.github_output(result))
-
-
-def bootstrap(
-    env: Annotated[str, typer.Argument(help="Environment whose state and CI roles to create.")],
-    roles: Annotated[bool, typer.Option("--roles/--no-roles", help="Also the GitHub OIDC provider and the deploy/plan roles.")] = True,
-    fmt: FormatOpt = Format.table,
-    env_dir: EnvDirOpt = ENV_DIR,
-) -> None:
-    """Create ENV's remote state (S3 or GCS bucket) and the GitHub OIDC deploy/plan roles with boto3;
-    idempotent, and it refuses (exit 1, nothing written) where it would have to weaken a setting."""
-    from environments.loader import load_environments
-    from infra.bootstrap import bootstrap as run_bootstrap
-
-    result = run_bootstrap(load_environments(env_dir).named(env), roles=roles)
-    if fmt is Format.json:
-        print(json.dumps(result.to_dict(), indent=2))
-        return
-    table = Table("what", "status", "detail", title=f"bootstrap {env}")
-    for step in result.steps:
-        table.add_row(step.what, step.status, step.detail)
-    show(table)
-    say("changed" if result.changed else "nothing to change")
 
 
 def smoke(

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.layout import SERVING_SERVICE_ACCOUNT
+
 Manifest = dict[str, Any]
 
 PORT = 8080
@@ -120,7 +122,7 @@ def _container(spec: WorkloadSpec) -> Manifest:
 def deployment(spec: WorkloadSpec) -> Manifest:
     selector, labels = _labels(spec)
     pod: Manifest = {
-        "serviceAccountName": "default",
+        "serviceAccountName": SERVING_SERVICE_ACCOUNT,
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 30,
         "securityContext": {"runAsNonRoot": True, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},

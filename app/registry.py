@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.layout import MANIFEST, alias_key, version_key
 from app.model import Model, ModelLoadError
 from app.settings import Settings
 
@@ -69,13 +70,13 @@ def _gcs_get(bucket: str, key: str) -> bytes:
 def fetch(uri: str, alias: str, cache: Path) -> tuple[Path, str]:
     """Download the version ``alias`` points at into ``cache/<version>``; return it and the version."""
     scheme, bucket, prefix = _split(uri)
-    pointer = json.loads(_get(scheme, bucket, f"{prefix}/aliases/{alias}.json"))
+    pointer = json.loads(_get(scheme, bucket, alias_key(prefix, alias)))
     version = str(pointer["version"])
-    manifest: dict[str, Any] = json.loads(_get(scheme, bucket, f"{prefix}/{version}/manifest.json"))
+    manifest: dict[str, Any] = json.loads(_get(scheme, bucket, version_key(prefix, version, MANIFEST)))
     target = cache / version
     target.mkdir(parents=True, exist_ok=True)
     for name, info in manifest["files"].items():
-        blob = _get(scheme, bucket, f"{prefix}/{version}/{name}")
+        blob = _get(scheme, bucket, version_key(prefix, version, name))
         if hashlib.sha256(blob).hexdigest() != info["sha256"]:
             raise ModelLoadError(f"{uri}/{version}/{name}: sha256 does not match its manifest")
         (target / name).write_bytes(blob)

@@ -69,6 +69,21 @@ def gcp_known_accelerators() -> list[str]:
     return sorted(set(facts["families"].values()) | set(facts["n1_attachable"]))
 
 
+def gke_zone_count(location: str, pool_zones: list[str] | None = None, cluster_zones: list[str] | None = None) -> tuple[int, str]:
+    """How many zones a GKE node pool runs in, and why: the pool's ``node_locations``, else its
+    cluster's, else one for a zonal location (``us-central1-a``) and the regional default (three) for
+    a region. GKE's per-zone autoscaling limits multiply by it. The one rule for every reader (the
+    stacks' alarms, the summary, the cost, the policy)."""
+    if pool_zones:
+        return len(pool_zones), f"{len(pool_zones)} zones"
+    if cluster_zones:
+        return len(cluster_zones), f"{len(cluster_zones)} zones of the cluster"
+    if re.fullmatch(r"[a-z]+-[a-z]+\d+-[a-z]", location):
+        return 1, "zonal"
+    count = int(_facts()["gke_regional_default_zones"]["count"])
+    return count, f"{count} zones (regional default)"
+
+
 def eks_kubernetes_versions() -> list[str]:
     return list(_facts()["eks_kubernetes_versions"]["supported"])
 

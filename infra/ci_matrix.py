@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from environments.loader import load_environments
+from environments.loader import Environments, load_environments
 from environments.schema import Environment
 from infra.git import git
 from infra.synthesized.inputs import INPUT_DIRS, INPUT_FILES, INPUT_TREES
@@ -82,10 +82,10 @@ def changed_since(rev: str, repo: Path) -> list[str] | None:
     return [line for line in out.splitlines() if line]
 
 
-def entry(env: Environment, envs: dict[str, Environment]) -> dict[str, Any]:
+def entry(env: Environment, envs: Environments) -> dict[str, Any]:
     """One matrix entry: everything a deploy/plan job needs about ``env``, derived from its file."""
     ci = env.ci
-    source = next((e for e in envs.values() if e.promotes_to == env.name), None)
+    source = envs.source_of(env.name)
     return {
         "env": env.name,
         "branch": env.branch,

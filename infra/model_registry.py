@@ -24,12 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.layout import FILES, MANIFEST, alias_key, model_prefix, version_key
+from environments.loader import Environments
 from environments.schema import Cloud, Environment
 from infra.clouds import aws
 from infra.errors import InfraError
-
-MANIFEST = "manifest.json"
-FILES = ("model.joblib", "metadata.json")
 
 
 class RegistryRefused(InfraError):
@@ -134,19 +133,19 @@ class Registry:
 
     @property
     def prefix(self) -> str:
-        return f"models/{self.name}"
+        return model_prefix(self.name)
 
     def manifest(self, version: str) -> dict[str, Any] | None:
-        data = self.store.get(f"{self.prefix}/{version}/{MANIFEST}")
+        data = self.store.get(version_key(self.prefix, version, MANIFEST))
         return json.loads(data) if data else None
 
     def alias(self, alias: str) -> str | None:
-        data = self.store.get(f"{self.prefix}/aliases/{alias}.json")
+        data = self.store.get(alias_key(self.prefix, alias))
         return str(json.loads(data)["version"]) if data else None
 
     def set_alias(self, alias: str, version: str, by: str) -> None:
         body = {"version": version, "set_at": datetime.now(UTC).isoformat(timespec="seconds"), "by": by}
-        self.store.put(f"{self.prefix}/aliases/{alias}.json", json.dumps(body).encode())
+        self.store.put(alias_key(self.prefix, alias), json.dumps(body).encode())
 
     def versions(self) -> list[dict[str, Any]]:
         names = sorted({k.split("/")[2] for k in self.store.keys(self.prefix + "/") if k.endswith("/" + MANIFEST)})
@@ -169,16 +168,16 @@ class Registry:
     def write(self, version: str, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
         """Upload the files, then the manifest (conditional: the version must not exist)."""
         for name, data in files.items():
-            self.store.put(f"{self.prefix}/{version}/{name}", data)
+            self.store.put(version_key(self.prefix, version, name), data)
         if not self.store.put(
-            f"{self.prefix}/{version}/{MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True).encode(), if_absent=True
+            version_key(self.prefix, version, MANIFEST), json.dumps(manifest, indent=2, sort_keys=True).encode(), if_absent=True
         ):
             raise RegistryRefused(f"{version} was registered in {self.uri} meanwhile; versions are immutable")
 
 
 def registry(env: Environment, cloud: Cloud | None = None) -> Registry:
     s, uri = store(env, cloud)
-    return Registry(env, s, f"{uri}/models/{env.models.name if env.models else ''}")
+    return Registry(env, s, f"{uri}/{model_prefix(env.models.name if env.models else '')}")
 
 
 def _artifact(path: Path) -> Path:
@@ -227,10 +226,9 @@ def register(env: Environment, artifact: Path, *, cloud: Cloud | None = None, ex
     return manifest
 
 
-def promote(source: Environment, target: Environment, version: str | None, *, cloud: Cloud | None = None) -> dict[str, Any]:
+def promote(envs: Environments, source_name: str, target_name: str, version: str | None, *, cloud: Cloud | None = None) -> dict[str, Any]:
     """Copy ``version`` (default: the source's own alias) into ``target`` and move the target's alias."""
-    if source.promotes_to != target.name:
-        raise InfraError(f"{source.name} does not promote to {target.name} (promotes_to: {source.promotes_to})")
+    source, target = envs.check_promotion(source_name, target_name)
     assert target.models is not None
     src, dst = registry(source, cloud), registry(target, cloud)
     version = version or src.alias(source.models.alias if source.models else "latest")

@@ -18,7 +18,7 @@ from infra.changes.model import ACTION_ORDER
 from infra.changes.plan import changes_from_plan, output_changes
 from infra.changes.table import load_table
 from infra.errors import InfraError
-from infra.review.compare import EnvReview, Review, protected_envs
+from infra.review.compare import EnvReview, Review
 from infra.synthesized.digest import synth_hash
 from infra.synthesized.reader import env_of, load_stacks
 
@@ -31,7 +31,7 @@ def plan(outdir: Path, env: str, env_dir: Path, *, drift: bool = False) -> tuple
     envs = load_environments(env_dir)
     table = load_table()
     digest, per_stack = synth_hash(stacks)
-    er = EnvReview(env, "unchanged", env in protected_envs(envs), digest, digest, per_stack)
+    er = EnvReview(env, "unchanged", env in envs.protected, digest, digest, per_stack)
     files: dict[str, Path] = {}
     outputs: list[str] = []
     for stack in stacks:

@@ -9,6 +9,8 @@ from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from constructs import Construct
 
+from app.layout import registry_uri
+from environments import facts
 from environments.schema import Environment
 from stacks.aspects import TagEverything
 from stacks.aws.autoscaler import AutoscalerIdentity
@@ -87,7 +89,7 @@ class EnvironmentStack(TerraformStack):
                 replica_provider=replica,
                 promotion_reader=self.promotion_reader,
             )
-            TerraformOutput(self, "model_registry_s3", value=f"s3://{models.name}/models/{env.models.name}")
+            TerraformOutput(self, "model_registry_s3", value=registry_uri("s3", models.name, env.models.name))
         functions = []
         for endpoint in env.aws.endpoints:
             ep = Endpoint(
@@ -136,8 +138,8 @@ class EnvironmentStack(TerraformStack):
             cluster = GkeClusterConstruct(self, "gcp-gke", env=env, network=network)
             cluster_name = env.resource_name("gke")
             for pool in env.gcp.cluster.gpu_node_pools:
-                # a regional pool without named zones runs in the region's default three
-                gpu_pools.append(GpuPool(pool.name, env.gke_gpu_pool_name(pool.name), pool.max, len(pool.zones) or 3))
+                zones, _ = facts.gke_zone_count(env.gcp.region, list(pool.zones))  # the one zone rule (cost and summary too)
+                gpu_pools.append(GpuPool(pool.name, env.gke_gpu_pool_name(pool.name), pool.max, zones))
                 NodePool(
                     self,
                     f"gcp-gpu-{pool.name}",
@@ -158,6 +160,6 @@ class EnvironmentStack(TerraformStack):
             models = GcsModelRegistry(
                 self, "gcp-models", env=env, workload_identity=bool(env.gcp.cluster and env.gcp.cluster.workload_identity)
             )
-            TerraformOutput(self, "model_registry_gcs", value=f"gs://{models.bucket.name}/models/{env.models.name}")
+            TerraformOutput(self, "model_registry_gcs", value=registry_uri("gs", models.bucket.name, env.models.name))
         if env.monitoring:
             GcpMonitoring(self, "gcp-monitoring", env=env, cluster_name=cluster_name, gpu_pools=gpu_pools)

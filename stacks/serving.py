@@ -7,9 +7,9 @@ describes, and the tests render and validate the same specs without synthesizing
 from __future__ import annotations
 
 from app.k8s import GpuPlacement, Toleration, WorkloadSpec
+from app.layout import SERVING_NAMESPACE, registry_uri
 from environments.schema import Cloud, Environment, Taint
 
-NAMESPACE = "model-serving"
 # the node label each cloud puts on a node with the name of its group/pool
 NODE_POOL_LABEL = {"aws": "eks.amazonaws.com/nodegroup", "gcp": "cloud.google.com/gke-nodepool"}
 
@@ -34,7 +34,7 @@ def workload_spec(env: Environment, cloud: Cloud) -> WorkloadSpec:
     version = serving.image_tag or (serving.image_digest or "").replace(":", "-")[:19]
     return WorkloadSpec(
         name=serving.registry,
-        namespace=NAMESPACE,
+        namespace=SERVING_NAMESPACE,
         image=env.image_repository(cloud, serving.registry) + serving.image_ref,
         version=version,
         min_replicas=serving.replicas.min,
@@ -54,6 +54,6 @@ def model_environment(env: Environment, cloud: Cloud) -> dict[str, str]:
     assert env.models is not None
     scheme = "s3" if cloud == "aws" else "gs"
     return {
-        "MODEL_REGISTRY_URI": f"{scheme}://{env.model_bucket(cloud)}/models/{env.models.name}",
+        "MODEL_REGISTRY_URI": registry_uri(scheme, env.model_bucket(cloud), env.models.name),
         "MODEL_ALIAS": env.models.alias,
     }

@@ -32,9 +32,9 @@ from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
 
 from app.k8s import render
+from app.layout import SERVING_NAMESPACE
 from environments.schema import Cloud, Environment
 from stacks.aws.autoscaler import NAMESPACE, SERVICE_ACCOUNT
-from stacks.serving import NAMESPACE as SERVING_NAMESPACE
 from stacks.serving import workload_spec
 from stacks.state import configure_backend
 

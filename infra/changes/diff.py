@@ -21,24 +21,10 @@ from infra.changes.model import AttrChange, ResourceChange
 from infra.changes.table import Table, TypeRule
 from infra.synthesized.paths import IGNORED, flatten
 from infra.synthesized.reader import Resource, Stack
+from infra.synthesized.secrets import MASK, is_sensitive
 
 _ADDRESS = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*\.[A-Za-z0-9_-]+)")
 _REF = re.compile(r"\$\{([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)\.([a-z0-9_]+)")
-_SENSITIVE_KEY = re.compile(
-    r"(password|passwd|secret|token|private_key|api_key|access_key|credential|client_key|auth_string|kubeconfig)", re.I
-)
-_NOT_SENSITIVE = re.compile(r"(_arn|_id|_ids|_name|_version|_ttl|_type|_count|_path)$", re.I)
-_SENSITIVE_VALUE = re.compile(
-    r"(-----BEGIN [A-Z ]*PRIVATE KEY-----|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{30,}|\bxox[bap]-[A-Za-z0-9-]{10,}|\"private_key\":)"
-)
-MASK = "(sensitive)"
-
-
-def is_sensitive(path: str, value: Any) -> bool:
-    keys = [k for k in re.split(r"[.{}\[\]]+", path) if k and not k.isdigit()]
-    if any(_SENSITIVE_KEY.search(k) and not _NOT_SENSITIVE.search(k) for k in keys):
-        return True
-    return isinstance(value, str) and bool(_SENSITIVE_VALUE.search(value))
 
 
 def _canonical(values: dict[str, Any], renames: dict[str, str]) -> str:

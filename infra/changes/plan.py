@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from infra.changes.diff import MASK, has_capacity, is_sensitive
+from infra.changes.diff import has_capacity
 from infra.changes.model import AttrChange, ResourceChange
 from infra.changes.table import Table
 from infra.errors import InfraError
 from infra.synthesized.paths import flatten, path_text
 from infra.synthesized.reader import Resource, Stack
+from infra.synthesized.secrets import MASK, is_sensitive
 
 UNKNOWN = "(known after apply)"
 REASONS = {

@@ -95,8 +95,7 @@ def promote(
     from environments.loader import load_environments
     from infra.model_registry import promote as run_promote
 
-    pair = load_environments(env_dir).check_promotion(source, target)
-    result = run_promote(*pair, version, cloud=cloud_choice(cloud))
+    result = run_promote(load_environments(env_dir), source, target, version, cloud=cloud_choice(cloud))
     print(json.dumps(result, indent=2))
     say(f"{target}: {result['alias']} → {result['version']} (was {result['previous']})")
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from infra.cost.catalog import Price
 from infra.cost.model import CostItem
 from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, hours_item, item, node_hour_items, pricer, stored_gb_unknown
+from infra.synthesized.gpu_pools import gke_pool_zones
 from infra.synthesized.reader import Resource
 
 free(
@@ -65,29 +66,13 @@ def _cluster(r: Resource, ctx: Ctx) -> Resource | None:
     return found
 
 
-def _location(r: Resource, cluster: Resource | None) -> str:
-    own = r.values.get("location")
-    if isinstance(own, str) and not own.startswith("${"):
-        return own
-    return str((cluster.values.get("location") if cluster else None) or "")
-
-
 def _is_zone(location: str) -> bool:
     return location.count("-") == 2 and len(location.rsplit("-", 1)[1]) == 1
 
 
-def _zones(r: Resource, cluster: Resource | None, ctx: Ctx, location: str) -> tuple[int, str]:
-    """How many zones a pool's per-zone autoscaling limits multiply by, and why."""
-    own = r.values.get("node_locations")
-    if own:
-        return len(own), f"{len(own)} zones"
-    inherited = cluster.values.get("node_locations") if cluster else None
-    if inherited:
-        return len(inherited), f"{len(inherited)} zones of the cluster"
-    if _is_zone(location):
-        return 1, "zonal"
-    default = ctx.price("gcp", "gke/default-zones-per-regional-pool", cluster or r)
-    return int(default.value), f"{int(default.value)} zones (regional default)"
+def _zones(r: Resource, ctx: Ctx) -> tuple[int, str]:
+    """How many zones a pool's per-zone autoscaling limits multiply by, and why (the one rule, shared)."""
+    return gke_pool_zones(ctx.stack, r)
 
 
 def pool_nodes(r: Resource, ctx: Ctx) -> tuple[float, float]:
@@ -101,9 +86,8 @@ def pool_nodes(r: Resource, ctx: Ctx) -> tuple[float, float]:
 
 def _pool_cost(r: Resource, ctx: Ctx) -> tuple[list[CostItem], float, float]:
     cluster = _cluster(r, ctx)
-    location = _location(r, cluster)
     where = cluster or r
-    zones, zones_text = _zones(r, cluster, ctx, location)
+    zones, zones_text = _zones(r, ctx)
     auto = r.values.get("autoscaling") or {}
     if isinstance(auto, list):
         auto = auto[0] if auto else {}

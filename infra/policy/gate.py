@@ -114,7 +114,6 @@ def run(outdir: Path, env_dir: Path = ENV_DIR, names: Iterable[str] | None = Non
     unknown = [n for n in wanted if n not in envs]
     if unknown:
         raise InfraError(f"no environment named {', '.join(unknown)}; one of {', '.join(envs)}")
-    targets = {e.promotes_to for e in envs.values() if e.promotes_to}
     by_env = stacks_by_env(outdir, wanted)
     reports = {}
     if run_checkov:
@@ -125,7 +124,7 @@ def run(outdir: Path, env_dir: Path = ENV_DIR, names: Iterable[str] | None = Non
     results: list[StackResult] = []
     for name, stacks in by_env.items():
         env = envs[name]
-        ctx = Context(env=env, stacks=stacks, promoted=name in targets, production=env.requires_approval)
+        ctx = Context(env=env, stacks=stacks, promoted=name in envs.promotion_targets, production=env.requires_approval)
         env_findings, env_results = _environment(ctx, reports, not_applicable, env_dir / f"{name}.yaml")
         findings += env_findings
         results += env_results

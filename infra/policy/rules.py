@@ -9,15 +9,15 @@ environment is *promoted* when another environment promotes into it (staging, pr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from environments import facts
 from environments.schema import Environment
 from environments.tagging import KNOWN_TAGGABLE, POLICY_TAGS, tag_attribute_name
+from infra.synthesized.gpu_pools import GpuPool, gpu_pools
 from infra.synthesized.reader import Resource, Stack
+from infra.synthesized.secrets import find_secrets
 
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
 
@@ -111,32 +111,6 @@ def required_tags(ctx: Context) -> Iterator[Outcome]:
 # --- GPU capacity -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GpuGroup:
-    resource: Resource
-    cloud: Literal["aws", "gcp"]
-    min_nodes: int | None
-    max_nodes: int | None
-    spot: bool
-
-
-def gpu_groups(stack: Stack) -> Iterator[GpuGroup]:
-    """EKS node groups and GKE node pools whose machines carry GPUs."""
-    for r in stack.of_type("aws_eks_node_group"):
-        types = r.get("instance_types") or []
-        if "NVIDIA" in str(r.get("ami_type") or "") or any(facts.aws_gpu(t) for t in types if isinstance(t, str)):
-            yield GpuGroup(r, "aws", r.get("scaling_config.min_size"), r.get("scaling_config.max_size"), r.get("capacity_type") == "SPOT")
-    for r in stack.of_type("google_container_node_pool"):
-        machine = r.get("node_config.machine_type") or ""
-        if r.get("node_config.guest_accelerator") or facts.gcp_machine_gpu(str(machine)) is not None:
-            lo = r.get("autoscaling.min_node_count", r.get("autoscaling.total_min_node_count"))
-            hi = r.get("autoscaling.max_node_count", r.get("autoscaling.total_max_node_count"))
-            if lo is None:  # no autoscaling: a fixed size
-                lo = hi = r.get("node_count", r.get("initial_node_count", 1))
-            spot = bool(r.get("node_config.spot") or r.get("node_config.preemptible"))
-            yield GpuGroup(r, "gcp", lo, hi, spot)
-
-
 @rule(
     "MLP002",
     "GPU node groups and pools outside production scale to zero",
@@ -147,7 +121,7 @@ def gpu_scale_to_zero(ctx: Context) -> Iterator[Outcome]:
     if ctx.production:
         return
     for stack in ctx.stacks:
-        for g in gpu_groups(stack):
+        for g in gpu_pools(stack):
             ok = g.min_nodes == 0
             yield Outcome(stack.name, g.resource, ok, f"min {g.min_nodes}" + ("" if ok else ": idle GPUs are billed around the clock"))
 
@@ -162,8 +136,8 @@ def production_gpu_not_spot_only(ctx: Context) -> Iterator[Outcome]:
     if not ctx.production:
         return
     for stack in ctx.stacks:
-        by_cloud: dict[str, list[GpuGroup]] = {}
-        for g in gpu_groups(stack):
+        by_cloud: dict[str, list[GpuPool]] = {}
+        for g in gpu_pools(stack):
             by_cloud.setdefault(g.cloud, []).append(g)
         for cloud, groups in by_cloud.items():
             on_demand = [g for g in groups if not g.spot and (g.max_nodes or 0) > 0]
@@ -349,46 +323,6 @@ def budget_exists(ctx: Context) -> Iterator[Outcome]:
 
 
 # --- secrets ----------------------------------------------------------------------------------
-
-SECRET_VALUE = {
-    "AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
-    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    "GitHub token": re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b"),
-    "Slack token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-    "Google API key": re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    "JSON web token": re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
-    "Stripe live key": re.compile(r"\b[sr]k_live_[0-9A-Za-z]{16,}\b"),
-}
-SECRET_KEY = re.compile(
-    r"(^|[_.-])(password|passwd|pwd|secret|secret[_-]?key|token|auth[_-]?token|api[_-]?key|apikey|private[_-]?key|"
-    r"access[_-]?key|client[_-]?secret|credentials?)$",
-    re.IGNORECASE,
-)
-NOT_A_SECRET = re.compile(r"^(\$\{.*\}|true|false|null|none|)$", re.IGNORECASE)
-
-
-def mask(value: str) -> str:
-    return value[:4] + "…" if len(value) > 8 else "…"
-
-
-def find_secrets(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """``(json path, what it looks like)`` for every secret-looking value under ``node``."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "//":  # cdktf's metadata
-                continue
-            sub = f"{path}.{key}" if path else str(key)
-            if isinstance(value, str) and SECRET_KEY.search(str(key)) and not NOT_A_SECRET.match(value.strip()):
-                yield sub, f"a literal value ({mask(value)}) under a key named {key!r}"
-            yield from find_secrets(value, sub)
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from find_secrets(value, f"{path}[{i}]")
-    elif isinstance(node, str):
-        for kind, pattern in SECRET_VALUE.items():
-            match = pattern.search(node)
-            if match:
-                yield path, f"what looks like a {kind} ({mask(match.group(0))})"
 
 
 @rule(

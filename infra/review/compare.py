@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from environments.loader import load_environments
+from environments.loader import Environments, load_environments
 from environments.schema import Environment
 from infra.changes.diff import diff_stacks
 from infra.changes.model import ACTION_ORDER, ResourceChange
@@ -143,13 +143,6 @@ class Review:
         }
 
 
-def protected_envs(envs: dict[str, Environment]) -> set[str]:
-    """Environments whose stateful resources a review protects: those something promotes into
-    (staging, production) and those that wait for an approval."""
-    targets = {e.promotes_to for e in envs.values() if e.promotes_to}
-    return {n for n, e in envs.items() if n in targets or e.requires_approval}
-
-
 def _group(outdir: Path) -> dict[str, list[Stack]]:
     grouped: dict[str, list[Stack]] = {}
     for stack in load_stacks(outdir):
@@ -228,7 +221,7 @@ def review(
             raise InfraError(f"no environment named {', '.join(unknown)}; one of {', '.join(all_names)}")
         all_names = [n for n in all_names if n in names]
     b_stacks, h_stacks = _group(base_out), _group(head_out)
-    protected = protected_envs(head_envs) | protected_envs(base_envs)
+    protected = head_envs.protected | base_envs.protected
     plans = plans or {}
     known_stacks = {s.name for stacks in h_stacks.values() for s in stacks}
     for stack_name in plans:
@@ -321,8 +314,8 @@ def _cost_delta(
     base_env_dir: Path,
     head_out: Path,
     head_env_dir: Path,
-    base_envs: dict[str, Environment],
-    head_envs: dict[str, Environment],
+    base_envs: Environments,
+    head_envs: Environments,
 ) -> None:
     from infra.cost import diff as cost_diff
     from infra.cost.estimate import estimate
@@ -347,12 +340,10 @@ def _cost_delta(
         er.cost_failing += [f"cost: {est:,.2f} USD/month crosses the {scope} budget of {bud:,.2f}" for scope, est, bud in delta.over_budget]
 
 
-def _parity(
-    result: Review, base_out: Path, base_envs: dict[str, Environment], head_out: Path, head_envs: dict[str, Environment], touched: set[str]
-) -> None:
+def _parity(result: Review, base_out: Path, base_envs: Environments, head_out: Path, head_envs: Environments, touched: set[str]) -> None:
     from infra import parity
 
-    protected = protected_envs(head_envs)
+    protected = head_envs.protected
     by_env = {e.env: e for e in result.envs}
     for name, env in head_envs.items():
         target = env.promotes_to

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from environments.facts import aws_gpu
+from infra.synthesized.gpu_pools import gpu_pools
 from infra.synthesized.reader import Resource, Stack
 
 
@@ -20,7 +20,7 @@ class GpuCapacity:
     min_nodes: int
     max_nodes: int
     spot: bool
-    zones: int | None = None  # GKE: autoscaling limits are per zone
+    zones: int | None = None  # GKE: autoscaling limits are per zone, over this many zones
 
     @property
     def max_gpus(self) -> int:
@@ -81,37 +81,17 @@ def summarize(stack: Stack) -> StackSummary:
             }
         )
 
-    for r in stack.of_type("aws_eks_node_group"):
-        types = r.get("instance_types") or []
-        gpu = aws_gpu(types[0]) if types else None
-        if gpu is None:
-            continue
+    for pool in gpu_pools(stack):
         summary.gpu_pools.append(
             GpuCapacity(
-                cloud="aws",
-                pool=str(r.get("node_group_name")),
-                gpu=gpu.model,
-                gpus_per_node=gpu.count,
-                min_nodes=int(r.get("scaling_config.min_size", 0)),
-                max_nodes=int(r.get("scaling_config.max_size", 0)),
-                spot=r.get("capacity_type") == "SPOT",
-            )
-        )
-    for r in stack.of_type("google_container_node_pool"):
-        accel = r.get("node_config.guest_accelerator")
-        if not accel:
-            continue
-        zones = r.get("node_locations")
-        summary.gpu_pools.append(
-            GpuCapacity(
-                cloud="gcp",
-                pool=str(r.get("name")),
-                gpu=str(accel[0]["type"]),
-                gpus_per_node=int(accel[0]["count"]),
-                min_nodes=int(r.get("autoscaling.min_node_count", 0)),
-                max_nodes=int(r.get("autoscaling.max_node_count", 0)),
-                spot=bool(r.get("node_config.spot")),
-                zones=len(zones) if zones else None,
+                cloud=pool.cloud,
+                pool=pool.name,
+                gpu=pool.gpu,
+                gpus_per_node=pool.gpus_per_node,
+                min_nodes=pool.min_nodes or 0,
+                max_nodes=pool.max_nodes or 0,
+                spot=pool.spot,
+                zones=pool.zones if pool.per_zone else None,
             )
         )
 

@@ -16,7 +16,7 @@ from infra.git import ROOT, git
 INPUT_DIRS = ("environments", "stacks")  # every *.py below them
 # modules outside those folders that the stacks import (the serving workload), and the chart the
 # workloads stack ships as an asset; a test compares this list with what the stacks import
-INPUT_FILES = ("cdktf.json", "main.py", "app/__init__.py", "app/k8s.py")
+INPUT_FILES = ("cdktf.json", "main.py", "app/__init__.py", "app/k8s.py", "app/layout.py")
 INPUT_TREES = ("charts",)  # every file below them
 PACKAGES = ("cdktf", "constructs", "jsii", "cdktf-cdktf-provider-aws", "cdktf-cdktf-provider-google", "cdktf-cdktf-provider-helm")
 # the tooling that turns those inputs into cdktf.out (a ref's synth runs its own copy of it)

@@ -52,16 +52,12 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
 from constructs import Construct
 
+from app.layout import MODELS_PREFIX, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE, TRAINING_SERVICE_ACCOUNT
 from environments.schema import Environment
 from stacks.aws.iam import assume_role_policy, policy_document
 from stacks.aws.kms import EnvironmentKey, account_administers
 
-MODELS_PREFIX = "models/"
 LOGS_PREFIX = "access-logs/"
-TRAINING_NAMESPACE = "ml-training"
-TRAINING_SERVICE_ACCOUNT = "trainer"
-SERVING_NAMESPACE = "model-serving"  # stacks.serving.NAMESPACE; the workload runs as its default account
-SERVING_SERVICE_ACCOUNT = "default"
 
 
 class SecureBucket(Construct):

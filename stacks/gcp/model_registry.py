@@ -20,10 +20,9 @@ from cdktf_cdktf_provider_google.storage_bucket import (
 from cdktf_cdktf_provider_google.storage_bucket_iam_member import StorageBucketIamMember
 from constructs import Construct
 
+from app.layout import SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT
 from environments.schema import Environment
 
-SERVING_NAMESPACE = "model-serving"  # stacks.serving.NAMESPACE
-SERVING_KSA = "default"
 LOGS_PREFIX = "access-logs/"
 
 
@@ -63,7 +62,7 @@ class ModelRegistry(Construct):
                 "serving-workload-identity",
                 service_account_id=self.serving.name,
                 role="roles/iam.workloadIdentityUser",
-                member=f"serviceAccount:{env.gcp.project_id}.svc.id.goog[{SERVING_NAMESPACE}/{SERVING_KSA}]",
+                member=f"serviceAccount:{env.gcp.project_id}.svc.id.goog[{SERVING_NAMESPACE}/{SERVING_SERVICE_ACCOUNT}]",
             )
 
     def _bucket(

@@ -24,9 +24,8 @@ from cdktf_cdktf_provider_google.monitoring_dashboard import MonitoringDashboard
 from cdktf_cdktf_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from constructs import Construct
 
+from app.layout import SERVING_NAMESPACE
 from environments.schema import Environment
-
-SERVING_NAMESPACE = "model-serving"
 
 
 @dataclass(frozen=True)

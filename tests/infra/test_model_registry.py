@@ -66,7 +66,7 @@ def test_register_list_promote_and_the_target_service_loads_it(
     assert [(m["version"], m["aliases"]) for m in listed] == [(version, ["latest"])]
     assert registry(staging).versions() == []
 
-    result = promote(dev, staging, None)
+    result = promote(buckets, "dev", "staging", None)
     assert (result["version"], result["alias"], result["previous"], result["copied"]) == (version, "staging", None, True)
     # byte for byte: the same files under the same version in staging's bucket
     s3 = boto3.client("s3", region_name="us-east-1")
@@ -76,7 +76,7 @@ def test_register_list_promote_and_the_target_service_loads_it(
         == s3.get_object(Bucket=staging.model_bucket("aws"), Key=key)["Body"].read()
     )
     assert registry(staging).manifest(version)["promoted_from"] == "dev"  # type: ignore[index]
-    assert promote(dev, staging, version)["copied"] is False  # again: nothing copied, alias unchanged
+    assert promote(buckets, "dev", "staging", version)["copied"] is False  # again: nothing copied, alias unchanged
 
     # the staging service, configured as the stack configures it, loads the promoted version at start
     settings = _as_deployed(staging, "aws", tmp_path)
@@ -108,12 +108,12 @@ def test_duplicate_and_below_floor_are_refused_with_nothing_written(buckets: dic
 def test_promotion_follows_the_path_and_the_target_floor(buckets: dict[str, Environment], trained: Path, env_dir: Path) -> None:
     register(buckets["dev"], trained)
     with pytest.raises(Exception, match="does not promote to production"):
-        promote(buckets["dev"], buckets["production"], None)
+        promote(buckets, "dev", "production", None)
     data = read_env(env_dir, "staging")
     data["models"]["min_accuracy"] = 0.999
     write_env(env_dir, "staging", data)
     with pytest.raises(RegistryRefused, match="below staging's floor"):
-        promote(buckets["dev"], load_environments(env_dir)["staging"], None)
+        promote(load_environments(env_dir), "dev", "staging", None)
 
 
 def test_model_cli(buckets: dict[str, Environment], trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -242,7 +242,7 @@ def test_gcs_registry_and_the_service_loading_from_it(
     manifest = register(dev, trained, cloud="gcp")
     with pytest.raises(RegistryRefused, match="already registered"):
         register(dev, trained, cloud="gcp")
-    assert promote(dev, staging, None, cloud="gcp")["version"] == manifest["version"]
+    assert promote(environments, "dev", "staging", None, cloud="gcp")["version"] == manifest["version"]
     settings = _as_deployed(staging, "gcp", tmp_path)
     with TestClient(create_app(settings)) as client:
         meta = client.get("/metadata").json()

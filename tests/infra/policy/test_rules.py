@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from environments.schema import Environment
-from infra.policy.rules import RULES, Context, evaluate, find_secrets
+from infra.policy.rules import RULES, Context, evaluate
 from infra.synthesized.reader import Stack
+from infra.synthesized.secrets import find_secrets
 
 Raw = dict[str, Any]
 

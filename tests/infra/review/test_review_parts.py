@@ -12,7 +12,7 @@ import pytest
 
 from environments.loader import load_environments
 from infra import engine, parity
-from infra.changes.diff import MASK, diff_stacks, flatten
+from infra.changes.diff import diff_stacks
 from infra.changes.plan import changes_from_plan, load_plan
 from infra.changes.table import load_table
 from infra.cli.app import main
@@ -20,7 +20,9 @@ from infra.markdown import MARKDOWN_LIMIT
 from infra.review import iam
 from infra.review.compare import review
 from infra.review.report import markdown
+from infra.synthesized.paths import flatten
 from infra.synthesized.reader import Stack
+from infra.synthesized.secrets import MASK
 from tests.conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "plans"

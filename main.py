@@ -9,14 +9,16 @@ It reaches the synth without loading the command-line tooling (typer, rich, the 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from environments.loader import ENV_DIR
 from infra.cli.exits import guarded
 
 
-def synth() -> int:
+def synth(env_dir: Path = ENV_DIR) -> int:
     from infra.synth import synthesize
 
-    result = synthesize(force=True)
+    result = synthesize(force=True, env_dir=env_dir)
     print(f"synthesized {', '.join(result.stacks)} into {result.outdir} in {result.seconds:.1f} s", file=sys.stderr)
     return 0
 

@@ -27,6 +27,8 @@ class AwsGpu:
     model: str
     count: int
     arch: str  # x86_64 | arm64
+    vcpus: int
+    memory_gib: int
 
 
 _AWS_TYPE = re.compile(r"^(?P<family>[a-z0-9-]+)\.(?P<size>[a-z0-9]+)$")
@@ -40,7 +42,8 @@ def aws_gpu(instance_type: str) -> AwsGpu | None:
     family = _facts()["aws_gpu_instances"]["families"].get(m["family"])
     if family is None or m["size"] not in family["sizes"]:
         return None
-    return AwsGpu(model=family["gpu"], count=int(family["sizes"][m["size"]]), arch=family["arch"])
+    gpus, vcpus, memory = family["sizes"][m["size"]]
+    return AwsGpu(model=family["gpu"], count=int(gpus), arch=family["arch"], vcpus=int(vcpus), memory_gib=int(memory))
 
 
 def eks_gpu_ami_types() -> dict[str, dict[str, Any]]:

@@ -80,19 +80,81 @@ def _line_for(lines: dict[Loc, int], path: Loc) -> int | None:
     return None
 
 
+MAX_NODES = 20_000  # an environment file has a few hundred values; aliases may not expand beyond this
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise EnvironmentFileError(
+            [Problem(path, (), f"not valid UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 1]!r}); save the file as UTF-8", line)]
+        ) from None
+
+
+def _expanded_size(node: yaml.Node, seen: dict[int, int]) -> int:
+    """How many values ``node`` stands for once aliases are expanded (memoized: linear in the file)."""
+    key = id(node)
+    if key in seen:
+        return seen[key]
+    seen[key] = 1  # a recursive alias counts once (and cannot loop)
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, seen) for item in node.value)
+    else:
+        size = 1
+    seen[key] = size
+    return size
+
+
+def _duplicate_keys(node: yaml.Node, path: Loc = ()) -> list[tuple[Loc, int, int]]:
+    """(field path, line, line of the first) for every key given twice in one mapping."""
+    found: list[tuple[Loc, int, int]] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            if name is not None and name in first:
+                found.append(((*path, name), key.start_mark.line + 1, first[name]))
+            elif name is not None:
+                first[name] = key.start_mark.line + 1
+            found += _duplicate_keys(value, (*path, name if name is not None else "?"))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*path, i))
+    return found
+
+
 def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise EnvironmentFileError([Problem(path, (), f"cannot read the file: {exc.strerror}")]) from None
+    text = _decode(path, raw)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise EnvironmentFileError([Problem(path, (), f"YAML syntax error: {exc.problem}; fix the indentation or quoting", line)]) from None
-    if node is None or not isinstance(data, dict):
+    if node is None or not isinstance(node, yaml.MappingNode):
+        raise EnvironmentFileError([Problem(path, (), "expected a mapping of environment settings (name: ..., branch: ...)", 1)])
+    if (size := _expanded_size(node, {})) > MAX_NODES:
+        raise EnvironmentFileError(
+            [Problem(path, (), f"YAML aliases expand to {size:,} values (more than {MAX_NODES:,}): write the values out", 1)]
+        )
+    duplicates = _duplicate_keys(node)
+    if duplicates:
+        raise EnvironmentFileError(
+            [
+                Problem(path, loc, f"given twice (first on line {first}); the later value would silently win: keep one", line)
+                for loc, line, first in duplicates
+            ]
+        )
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
         raise EnvironmentFileError([Problem(path, (), "expected a mapping of environment settings (name: ..., branch: ...)", 1)])
     return data, _line_index(node)
 
@@ -154,7 +216,10 @@ def _problems_from(err: ValidationError, path: Path, lines: dict[Loc, int]) -> l
 
 
 def load_environment(path: Path) -> Environment:
-    data, lines = _read_yaml(path)
+    return _validate(path, *_read_yaml(path))
+
+
+def _validate(path: Path, data: Any, lines: dict[Loc, int]) -> Environment:
     try:
         env = Environment.model_validate(data)
     except ValidationError as err:
@@ -229,30 +294,48 @@ def load_environments(directory: Path = ENV_DIR) -> Environments:
     if not files:
         raise EnvironmentFileError([Problem(directory, (), "no environment files (*.yaml) found")])
     problems: list[Problem] = []
+    raw: dict[Path, tuple[Any, dict[Loc, int]]] = {}
     envs: dict[Path, Environment] = {}
     for f in files:
         try:
-            envs[f] = load_environment(f)
+            raw[f] = _read_yaml(f)
+            envs[f] = _validate(f, *raw[f])
         except EnvironmentFileError as exc:
             problems += exc.problems
+    # every problem at once, across files too: a file that fails on its own still takes part in the
+    # checks it can (its branch), so the file the user changed is named whichever way the conflict runs
+    problems += _branch_conflicts(raw)
+    problems += _check_across(envs, {f.stem for f in files})
     if problems:
-        raise EnvironmentFileError(problems)
-    _check_across(envs)
+        raise EnvironmentFileError(sorted(dict.fromkeys(problems), key=lambda p: (str(p.file), p.line or 0)))
     return Environments(_promotion_order(envs), {e.name: f for f, e in envs.items()})
 
 
-def _check_across(envs: dict[Path, Environment]) -> None:
+def _branch_conflicts(raw: dict[Path, tuple[Any, dict[Loc, int]]]) -> list[Problem]:
+    """One environment per branch, checked on every readable file (valid or not), named in each."""
+    by_branch: dict[str, list[Path]] = {}
+    for f, (data, _) in raw.items():
+        branch = data.get("branch")
+        if isinstance(branch, str):
+            by_branch.setdefault(branch, []).append(f)
+    problems = []
+    for branch, holders in by_branch.items():
+        for f in holders if len(holders) > 1 else []:
+            others = ", ".join(str(o) for o in holders if o != f)
+            problems.append(
+                Problem(f, ("branch",), f"{branch!r} is also followed by {others}; one environment per branch", raw[f][1].get(("branch",)))
+            )
+    return problems
+
+
+def _check_across(envs: dict[Path, Environment], names: set[str]) -> list[Problem]:
+    """The checks that need more than one (valid) file; ``names``: every environment file's name,
+    valid or not (a promotion into a file that fails on its own is not a second problem)."""
     problems: list[Problem] = []
-    by_name = {e.name: f for f, e in envs.items()}
-    seen_branch: dict[str, Path] = {}
+    by_name = dict.fromkeys(names)
     seen_project: tuple[str, Path] | None = None
     claimed: list[tuple[Path, Loc, str]] = []
     for f, env in envs.items():
-        if env.branch in seen_branch:
-            problems.append(
-                Problem(f, ("branch",), f"{env.branch!r} is already followed by {seen_branch[env.branch]}; one environment per branch")
-            )
-        seen_branch[env.branch] = f
         if seen_project and env.project != seen_project[0]:
             problems.append(
                 Problem(
@@ -287,8 +370,7 @@ def _check_across(envs: dict[Path, Environment]) -> None:
                         )
                     )
         claimed += [(f, p, c) for p, c in env.cidrs()]
-    if problems:
-        raise EnvironmentFileError(problems)
+    return problems
 
 
 def _promotion_order(envs: dict[Path, Environment]) -> list[Environment]:

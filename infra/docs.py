@@ -58,7 +58,7 @@ def render_reference() -> str:
     lines = [
         "# Environment file reference",
         "",
-        "Generated from `environments/schema.py` by `make docs`; a test fails when this file is stale.",
+        "Generated from `environments/schema/` by `make docs`; a test fails when this file is stale.",
         "Unknown keys are rejected. Names, the state key and the tags `environment`, `project` and",
         "`managed-by` are derived from `project` and `name` and cannot be set.",
         "",

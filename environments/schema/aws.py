@@ -85,16 +85,21 @@ class EksGpuNodeGroup(EksNodeGroup):
                     ("instance_types", i), f"{itype!r} has no GPU; use a GPU instance type such as g6.xlarge, g5.xlarge or p5.48xlarge"
                 )
             first = first or gpu
-            if (gpu.model, gpu.count) != (first.model, first.count):
-                # the autoscaler's node template announces one GPU model and count per group
+            shape, first_shape = (
+                (gpu.model, gpu.count, gpu.vcpus, gpu.memory_gib),
+                (first.model, first.count, first.vcpus, first.memory_gib),
+            )
+            if shape != first_shape:
+                # the Cluster Autoscaler builds a group's node template from its first instance type: the
+                # types "should have the same amount of RAM and number of CPU cores" and GPUs
+                # (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md, Using Mixed Instances Policies)
                 raise FieldError(
                     ("instance_types", i),
-                    f"{itype!r} has {gpu.count} x {gpu.model} but {self.instance_types[0]!r} has {first.count} x {first.model}; "
-                    "one group has one GPU shape: split it into two groups",
+                    f"{itype!r} has {gpu.count} x {gpu.model}, {gpu.vcpus} vCPU, {gpu.memory_gib} GiB but {self.instance_types[0]!r} has "
+                    f"{first.count} x {first.model}, {first.vcpus} vCPU, {first.memory_gib} GiB; one group has one node shape "
+                    "(the autoscaler sizes a group by its first type): split it into two groups",
                 )
-            archs.add(gpu.arch)
-        if len(archs) > 1:
-            raise FieldError("instance_types", "mixes x86_64 and arm64 GPU instance types; one node group has one AMI")
+            archs.add(gpu.arch)  # one GPU model is offered on one architecture only, so a group of one shape has one
         if self.ami_type is not None:
             ami_arch = facts.eks_gpu_ami_types()[self.ami_type]["arch"]
             if ami_arch not in archs:

@@ -66,9 +66,29 @@ def _cost(e: EnvReview) -> str:
 SUMMARY_HEADER = ("environment", "+", "~", "−", "± replace", "moved", "permissions", "policy +new / −fixed", "Δ $/month", "synth hash")
 
 
+def _quiet(e: EnvReview) -> bool:
+    """Nothing to show: no change, no real plan, no cost move, nothing blocking."""
+    return e.state == "unchanged" and not e.plans and not e.blocking and (e.cost is None or abs(e.cost.delta) < 0.005)
+
+
+def unchanged(r: Review) -> list[str]:
+    """The environments the summary leaves out ("N environments unchanged")."""
+    return [e.env for e in r.envs if _quiet(e)]
+
+
+def unchanged_text(r: Review) -> str:
+    names = unchanged(r)
+    if not names:
+        return ""
+    return f"{len(names)} environment{'s' if len(names) != 1 else ''} unchanged: {', '.join(names)}"
+
+
 def summary_rows(r: Review) -> list[tuple[str, ...]]:
+    """One row per environment the change touches; the unchanged ones are counted, not listed."""
     rows = []
     for e in r.envs:
+        if _quiet(e):
+            continue
         name = e.env + (" 🔒" if e.protected else "") + (" (new)" if e.state == "new" else " (removed)" if e.state == "removed" else "")
         counts = tuple(_counts(e).split(" | "))
         rows.append((name, *counts, _permissions(e), _policy(e), _cost(e), e.synth_hash[:12] or "–"))
@@ -209,6 +229,8 @@ def markdown(r: Review, *, limit: int | None = MARKDOWN_LIMIT, full_report: str 
         "|---|---:|---:|---:|---:|---:|---|---|---:|---|",
     ]
     lines += ["| " + " | ".join(md_cell(c) if i else c for i, c in enumerate(row)) + " |" for row in summary_rows(r)]
+    if quiet := unchanged_text(r):
+        lines += ["", quiet + "."]
     top = [(e.env, t) for e in r.envs for t in e.top]
     if top:
         lines += ["", "### Backend, provider and environment-file changes", ""]
@@ -283,6 +305,8 @@ def tables(r: Review) -> list[Table]:
     t = Table(*SUMMARY_HEADER, title=f"review {r.base_label} → {r.head_label}", title_justify="left")
     for row in summary_rows(r):
         t.add_row(*row)
+    if quiet := unchanged_text(r):
+        t.caption = quiet
     out = [t]
     top = [(e.env, x) for e in r.envs for x in e.top]
     if top:

@@ -56,7 +56,7 @@ def test_branch_maps_to_its_environment(env_dir: Path) -> None:
     assert matrix("release", None, env_dir)["envs"] == ["staging"] and matrix("staging", None, env_dir)["envs"] == []
     data["branch"] = "develop"
     write_env(env_dir, "staging", data)
-    with pytest.raises(EnvironmentFileError, match=r"staging.yaml: branch: 'develop' is already followed by .*dev.yaml"):
+    with pytest.raises(EnvironmentFileError, match=r"staging.yaml:[0-9]+: branch: 'develop' is also followed by .*dev.yaml"):
         matrix("develop", None, env_dir)
 
 

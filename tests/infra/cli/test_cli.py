@@ -58,3 +58,18 @@ def test_unknown_option_is_a_usage_error() -> None:
 def test_check_terraform(synth_out: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-terraform", "--outdir", str(synth_out)]) == 0
     assert capsys.readouterr().out.count("ok ") == 6
+
+
+def test_output_off_a_terminal_is_complete(synth_out: Path) -> None:
+    """In CI logs (stdout is a pipe) a table keeps every character of its cells: no cut at 80 columns."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = f"import sys\nfrom infra.cli.app import main\nsys.exit(main(['cost', 'staging', '--outdir', {str(synth_out)!r}]))"
+    env = {"COLUMNS": "80", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "staging/aws-monitoring/throttles-predict" in result.stdout  # 40 characters: cut at 80 columns
+    assert max(len(line) for line in result.stdout.splitlines()) > 120  # laid out at its natural width, not 80

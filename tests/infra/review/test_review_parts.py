@@ -274,3 +274,20 @@ def test_parity_lines_policy_statements_up_by_sid(synth_out: Path, environments:
     by_promotion = [d for d in result.differences if d.explained_by == ("promotes_to",) and "policy" in d.attribute]
     assert by_promotion and all(".Statement.Promotion" in d.attribute for d in by_promotion)
     assert {d.resource for d in by_promotion} == {"aws-kms/key", "aws-models/bucket/policy"}
+
+
+def test_unchanged_environments_are_counted_not_listed() -> None:
+    from infra.review.compare import EnvReview, Review
+    from infra.review.report import summary_rows, tables
+
+    changed = EnvReview(
+        "dev", "changed", False, "h1", "b1", changes=diff_stacks(_stack({}), _stack({"aws_sqs_queue.q": {"name": "q"}}), load_table())
+    )
+    quiet = [EnvReview(f"env{i}", "unchanged", False, f"h{i}", f"h{i}") for i in range(11)]
+    review_ = Review("base", "head", [changed, *quiet])
+    assert [row[0] for row in summary_rows(review_)] == ["dev"]
+    text = markdown(review_)
+    assert "11 environments unchanged: env0, env1," in text
+    assert "| env3 |" not in text
+    (summary, *_rest) = tables(review_)
+    assert "11 environments unchanged" in str(summary.caption)

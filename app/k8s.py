@@ -200,6 +200,19 @@ def disruption_budget(spec: WorkloadSpec) -> Manifest:
     return _object(spec, "policy/v1", "PodDisruptionBudget", body)
 
 
+def service_account(spec: WorkloadSpec) -> Manifest:
+    """The identity the pods run as: EKS Pod Identity (an association) and GKE Workload Identity (a
+    role granted to this account's principal) give it read access to the model registry. No token is
+    mounted: both identity agents project their own."""
+    _, labels = _labels(spec)
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": SERVING_SERVICE_ACCOUNT, "namespace": spec.namespace, "labels": labels},
+        "automountServiceAccountToken": False,
+    }
+
+
 def render(spec: WorkloadSpec) -> list[Manifest]:
     """Every object of the workload, in apply order."""
-    return [service(spec), deployment(spec), autoscaler(spec), disruption_budget(spec)]
+    return [service_account(spec), service(spec), deployment(spec), autoscaler(spec), disruption_budget(spec)]

@@ -11,8 +11,11 @@ Registry layout (``infra model`` writes it, the server reads it, the stacks gran
 from __future__ import annotations
 
 SERVING_NAMESPACE = "model-serving"  # the model server's namespace in every cluster
-SERVING_SERVICE_ACCOUNT = "default"  # the Kubernetes service account it runs as (Pod/Workload Identity bind to it)
+SERVING_SERVICE_ACCOUNT = "model-server"  # the Kubernetes service account it runs as (Pod/Workload Identity bind to it)
 TRAINING_NAMESPACE = "ml-training"
+# the node label a GPU node group's nodes carry (its name in the environment file), on the nodes and on
+# the Cluster Autoscaler's node template, so a pod can select the group while it has zero nodes
+GPU_GROUP_LABEL = "ml-platform/gpu-group"
 TRAINING_SERVICE_ACCOUNT = "trainer"
 
 MODELS_PREFIX = "models/"

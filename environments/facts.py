@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,33 @@ def gke_zone_count(location: str, pool_zones: list[str] | None = None, cluster_z
     return count, f"{count} zones (regional default)"
 
 
-def eks_kubernetes_versions() -> list[str]:
-    return list(_facts()["eks_kubernetes_versions"]["supported"])
+@dataclass(frozen=True)
+class EksVersion:
+    version: str
+    standard_until: date
+    extended_until: date
+
+    def support_until(self, support_type: str) -> date:
+        return self.extended_until if support_type == "EXTENDED" else self.standard_until
+
+
+def eks_kubernetes_versions() -> dict[str, EksVersion]:
+    table = _facts()["eks_kubernetes_versions"]["versions"]
+    return {v: EksVersion(v, row["standard_until"], row["extended_until"]) for v, row in table.items()}
+
+
+def eks_support_margin_days() -> int:
+    return int(_facts()["eks_kubernetes_versions"]["margin_days"])
+
+
+def cluster_autoscaler(kubernetes_version: str) -> tuple[str, str] | None:
+    """(chart version, image tag) of the Cluster Autoscaler for a Kubernetes minor, or None."""
+    row = _facts()["cluster_autoscaler"]["versions"].get(kubernetes_version)
+    return (str(row["chart"]), str(row["image"])) if row else None
+
+
+def nvidia_device_plugin_chart() -> str:
+    return str(_facts()["nvidia_device_plugin"]["chart"])
 
 
 def aws_regions() -> list[str]:

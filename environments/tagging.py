@@ -23,6 +23,9 @@ GOOGLE_LABELS_AS = {"google_container_cluster": "resource_labels", "google_monit
 KNOWN_TAGGABLE = frozenset(
     {
         "aws_budgets_budget",
+        "aws_codebuild_project",
+        "aws_eks_access_entry",
+        "aws_vpc_security_group_ingress_rule",
         "aws_cloudwatch_metric_alarm",
         "aws_cloudwatch_log_group",
         "aws_default_security_group",

@@ -41,6 +41,8 @@ STRUCTURAL: dict[str, tuple[str, ...]] = {
     "aws.network.zones": ("aws-network/private-[0-9]*", "aws-network/public-[0-9]*"),
     "monitoring.recipients": ("aws-monitoring/recipient-*", "gcp-monitoring/recipient-*"),
     "models.replica_region": ("aws-models/replica*", "aws-models/replication*", "aws-replica"),
+    # the environment promoted into copies images and models out of this one (its deploy identity)
+    "promotes_to": ("gcp-models/promotion-reads", "gcp-ar-*/promotion-pulls"),
 }
 _TOKEN_EDGE = r"(?<![A-Za-z0-9]){}(?![A-Za-z0-9])"
 
@@ -151,6 +153,10 @@ DERIVED: dict[tuple[str, str], tuple[str, ...]] = {
     # policies); statements are keyed by their Sid (see _by_sid), so only those statements match
     ("aws_kms_key", "policy{}.Statement.PromotionDecryptsModels*"): ("promotes_to",),
     ("aws_s3_bucket_policy", "policy{}.Statement.PromotionReads*"): ("promotes_to",),
+    ("aws_ecr_repository_policy", "policy{}.Statement.PromotionPulls*"): ("promotes_to",),
+    # a type may be narrowed to construct paths with "@": only the promotion grants, not every member
+    ("google_storage_bucket_iam_member@gcp-models/promotion-reads", "member"): ("promotes_to",),
+    ("google_artifact_registry_repository_iam_member@gcp-ar-*/promotion-pulls", "member"): ("promotes_to",),
 }
 _REF = re.compile(r"\$\{([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)(\.[^}]*)?\}")
 _MAX_CANDIDATES = 64
@@ -257,8 +263,11 @@ class _Declared:
                     return (path,)
         return ()
 
-    def explain_derived(self, rtype: str, attr: str) -> tuple[str, ...]:
+    def explain_derived(self, rtype: str, attr: str, resource: str = "") -> tuple[str, ...]:
         for (dtype, pattern), fields in DERIVED.items():
+            dtype, _, where = dtype.partition("@")
+            if where and not fnmatch.fnmatch(resource.split(":", 1)[-1], where):
+                continue
             if dtype == rtype and fnmatch.fnmatch(attr, pattern):
                 hits = sorted({p for p in self.differing for f in fields if _field_match(p, f)})
                 if hits:
@@ -371,7 +380,7 @@ def compare(outdir: Path, env_a: Environment, env_b: Environment) -> ParityResul
             else:
                 why = declared.explain_values(x, y, a_attr) or via_reference(x, y)
             attr = a_attr or b_attr
-            why = why or declared.explain_derived(ra[rest].type, attr)
+            why = why or declared.explain_derived(ra[rest].type, attr, rest)
             result.differences.append(Difference("attribute", rest, ra[rest].type, attr, x, y, why))
     return result
 

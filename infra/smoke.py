@@ -24,9 +24,10 @@ from typing import Any
 from environments.schema import Environment
 from infra.clouds import aws
 from infra.errors import InfraError
-from infra.synthesized.reader import env_of, load_stacks
+from infra.synthesized.reader import Stack, env_of, load_stacks, provider_regions
 
 REF = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.[a-z_]+\}")
+ECR_URL = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/(?P<repo>[a-z0-9._/-]+)(?P<ref>[:@].+)$")
 
 
 @dataclass
@@ -108,65 +109,63 @@ class Expected:
     artifact_registries: list[dict[str, Any]] = field(default_factory=list)  # id, location, immutable
 
 
-def _resources(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
-    return dict(doc.get("resource", {}).get(rtype, {}))
+def _image(uri: str, repos: dict[str, str]) -> tuple[str | None, str]:
+    """(repository name, ``:tag`` or ``@digest``) of a function's image: a literal ECR URL
+    (``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>``) or a reference to a repository."""
+    m = REF.search(uri)
+    if m:
+        return (repos.get(m.group(2)) if m.group(1) == "aws_ecr_repository" else None), uri[m.end() :]
+    m = ECR_URL.match(uri)
+    return (m.group("repo"), m.group("ref")) if m else (None, uri)
 
 
 def expected(outdir: Path, env: str) -> tuple[Expected, str]:
-    """What ``env``'s synthesized stacks declare on AWS, and their synth hash."""
+    """What ``env``'s synthesized stacks declare, read through the shared reader, and their synth hash."""
     from infra.synthesized.digest import synth_hash
 
     stacks = [s for s in load_stacks(outdir) if env_of(s.name) == env]
     if not stacks:
         raise InfraError(f"{outdir}: no stack of environment {env!r}; run `make synth`")
     exp = Expected()
+    repos = {r.name: str(r.get("name")) for stack in stacks for r in stack.of_type("aws_ecr_repository")}
     for stack in stacks:
-        doc = json.loads(stack.path.read_text())
-        region = doc.get("provider", {}).get("aws", [{}])
-        if region and isinstance(region, list) and region[0].get("region"):
-            exp.region = exp.region or region[0]["region"]
-        google = doc.get("provider", {}).get("google", [{}])
+        regions = provider_regions(stack)
+        exp.region = exp.region or regions.get("aws")
+        google = stack.raw.get("provider", {}).get("google", [{}])
         if google and isinstance(google, list) and google[0].get("project"):
             exp.gcp_project = exp.gcp_project or google[0]["project"]
-        _expected_gcp(doc, exp)
-        repos = {rid: r["name"] for rid, r in _resources(doc, "aws_ecr_repository").items()}
-        clusters = _resources(doc, "aws_eks_cluster")
-        for cluster in clusters.values():
-            exp.cluster = {"name": cluster["name"], "version": cluster.get("version")}
-        for group in _resources(doc, "aws_eks_node_group").values():
-            scaling = group.get("scaling_config", {})
+        _expected_gcp(stack, exp)
+        for cluster in stack.of_type("aws_eks_cluster"):
+            exp.cluster = {"name": cluster.get("name"), "version": cluster.get("version")}
+        for group in stack.of_type("aws_eks_node_group"):
             exp.node_groups.append(
                 {
-                    "name": group["node_group_name"],
-                    "min": scaling.get("min_size"),
-                    "max": scaling.get("max_size"),
+                    "name": group.get("node_group_name"),
+                    "min": group.get("scaling_config.min_size"),
+                    "max": group.get("scaling_config.max_size"),
                     "capacity_type": group.get("capacity_type", "ON_DEMAND"),
                     "instance_types": group.get("instance_types", []),
                 }
             )
-        for repo in _resources(doc, "aws_ecr_repository").values():
+        for repo in stack.of_type("aws_ecr_repository"):
             exp.repositories.append(
                 {
-                    "name": repo["name"],
-                    "scan_on_push": bool(repo.get("image_scanning_configuration", {}).get("scan_on_push")),
+                    "name": repo.get("name"),
+                    "scan_on_push": bool(repo.get("image_scanning_configuration.scan_on_push")),
                     "mutability": repo.get("image_tag_mutability", "MUTABLE"),
                 }
             )
-        functions = _resources(doc, "aws_lambda_function")
         urls = {}
-        for url in _resources(doc, "aws_lambda_function_url").values():
+        for url in stack.of_type("aws_lambda_function_url"):
             m = REF.search(str(url.get("function_name", "")))
             urls[m.group(2) if m else url.get("function_name")] = url.get("authorization_type", "NONE")
-        for fid, fn in functions.items():
-            image = str(fn.get("image_uri", ""))
-            m = REF.search(image)
-            repository = repos.get(m.group(2)) if m and m.group(1) == "aws_ecr_repository" else None
-            reference = image[m.end() :] if m else image
+        for fn in stack.of_type("aws_lambda_function"):
+            repository, reference = _image(str(fn.get("image_uri", "")), repos)
             exp.functions.append(
                 {
-                    "name": fn["function_name"],
+                    "name": fn.get("function_name"),
                     "reserved_concurrency": fn.get("reserved_concurrent_executions"),
-                    "url_auth": urls.get(fid),
+                    "url_auth": urls.get(fn.name),
                     "repository": repository,
                     "reference": reference,
                 }
@@ -175,30 +174,29 @@ def expected(outdir: Path, env: str) -> tuple[Expected, str]:
     return exp, digest
 
 
-def _expected_gcp(doc: dict[str, Any], exp: Expected) -> None:
-    for cluster in _resources(doc, "google_container_cluster").values():
-        exp.gke = {"name": cluster["name"], "location": cluster["location"], "pools": []}
-    for pool in _resources(doc, "google_container_node_pool").values():
+def _expected_gcp(stack: Stack, exp: Expected) -> None:
+    for cluster in stack.of_type("google_container_cluster"):
+        exp.gke = {"name": cluster.get("name"), "location": cluster.get("location"), "pools": []}
+    for pool in stack.of_type("google_container_node_pool"):
         if exp.gke is None:
             continue
-        config = pool.get("node_config", {})
-        accelerators = config.get("guest_accelerator") or []
+        accelerators = pool.get("node_config.guest_accelerator") or []
         exp.gke["pools"].append(
             {
-                "name": pool["name"],
-                "min": pool.get("autoscaling", {}).get("min_node_count"),
-                "max": pool.get("autoscaling", {}).get("max_node_count"),
-                "machine_type": config.get("machine_type"),
-                "spot": bool(config.get("spot")),
+                "name": pool.get("name"),
+                "min": pool.get("autoscaling.min_node_count"),
+                "max": pool.get("autoscaling.max_node_count"),
+                "machine_type": pool.get("node_config.machine_type"),
+                "spot": bool(pool.get("node_config.spot")),
                 "accelerator": (accelerators[0]["type"], accelerators[0]["count"]) if accelerators else None,
             }
         )
-    for repo in _resources(doc, "google_artifact_registry_repository").values():
+    for repo in stack.of_type("google_artifact_registry_repository"):
         exp.artifact_registries.append(
             {
-                "id": repo["repository_id"],
-                "location": repo["location"],
-                "immutable": bool(repo.get("docker_config", {}).get("immutable_tags")),
+                "id": repo.get("repository_id"),
+                "location": repo.get("location"),
+                "immutable": bool(repo.get("docker_config.immutable_tags")),
             }
         )
 

@@ -32,3 +32,17 @@ class TagEverything:
             return
         current: Any = getattr(node, f"{attribute}_input", None) or {}
         setattr(node, attribute, {**self.tags, **current})
+
+
+@jsii.implements(IAspect)
+class PermissionsBoundary:
+    """Every IAM role of the environment carries its permissions boundary (``infra bootstrap`` makes
+    it): the deploy role may create roles, but none that can do more than the boundary allows, so
+    no role it creates can change the CI roles, the state or the boundary itself."""
+
+    def __init__(self, boundary_arn: str) -> None:
+        self.boundary_arn = boundary_arn
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, TerraformResource) and node.terraform_resource_type == "aws_iam_role":
+            node.add_override("permissions_boundary", self.boundary_arn)

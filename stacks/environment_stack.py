@@ -5,16 +5,16 @@ from __future__ import annotations
 from cdktf import Aspects, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from cdktf_cdktf_provider_google.data_google_project import DataGoogleProject
-from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from constructs import Construct
 
 from app.layout import registry_uri
 from environments import facts
 from environments.schema import Environment
-from stacks.aspects import TagEverything
+from stacks.aspects import PermissionsBoundary, TagEverything
 from stacks.aws.autoscaler import AutoscalerIdentity
 from stacks.aws.budget import Budget as AwsBudget
+from stacks.aws.ci_runner import CiRunner
 from stacks.aws.cluster import Cluster as EksClusterConstruct
 from stacks.aws.endpoints import Endpoint
 from stacks.aws.kms import EnvironmentKey
@@ -23,17 +23,15 @@ from stacks.aws.monitoring import Function, GpuGroup
 from stacks.aws.monitoring import Monitoring as AwsMonitoring
 from stacks.aws.network import Network as AwsNetwork
 from stacks.aws.node_groups import GpuNodeGroup
-from stacks.aws.registry import Registry as EcrRegistry
+from stacks.aws.registry import repository_arn
 from stacks.gcp.budget import Budget as GcpBudget
 from stacks.gcp.build import BuildIdentity, Trigger
 from stacks.gcp.cluster import Cluster as GkeClusterConstruct
-from stacks.gcp.kms import ArtifactRegistryKey
 from stacks.gcp.model_registry import ModelRegistry as GcsModelRegistry
 from stacks.gcp.monitoring import GpuPool
 from stacks.gcp.monitoring import Monitoring as GcpMonitoring
 from stacks.gcp.network import Network as GcpNetwork
 from stacks.gcp.node_pools import NodePool
-from stacks.gcp.registry import Registry as ArRegistry
 from stacks.serving import model_environment
 from stacks.state import configure_backend
 
@@ -44,6 +42,7 @@ class EnvironmentStack(TerraformStack):
     def __init__(self, scope: Construct, env: Environment, *, promotes_to: Environment | None = None) -> None:
         super().__init__(scope, env.name)
         self.env = env
+        self.promotes_to = promotes_to
         # the next environment's deploy role copies promoted models out of this one's registry
         self.promotion_reader = (
             promotes_to.github_role_arn("deploy") if promotes_to and promotes_to.aws and promotes_to.models and env.models else None
@@ -54,6 +53,8 @@ class EnvironmentStack(TerraformStack):
         if env.gcp:
             self._gcp(env)
         Aspects.of(self).add(TagEverything(env.all_tags))
+        if boundary := env.permissions_boundary_arn():
+            Aspects.of(self).add(PermissionsBoundary(boundary))
 
     def _aws(self, env: Environment) -> None:
         assert env.aws is not None
@@ -61,16 +62,25 @@ class EnvironmentStack(TerraformStack):
         key = EnvironmentKey(self, "aws-kms", env=env, model_reader=self.promotion_reader)
         AwsBudget(self, "aws-budget", env=env)
         network = AwsNetwork(self, "aws-network", env=env, key=key)
-        registries = {r.name: EcrRegistry(self, f"aws-ecr-{r.name}", env=env, cfg=r, key=key) for r in env.aws.registries}
         cluster = EksClusterConstruct(self, "aws-eks", env=env, network=network, key=key) if env.aws.cluster else None
         gpu_groups: list[GpuGroup] = []
         if cluster is not None and env.aws.cluster is not None:
             for group in env.aws.cluster.gpu_node_groups:
                 built = GpuNodeGroup(
-                    self, f"aws-gpu-{group.name}", env=env, cluster=cluster.cluster, role=cluster.node_role, network=network, cfg=group
+                    self,
+                    f"aws-gpu-{group.name}",
+                    env=env,
+                    cluster=cluster.cluster,
+                    role=cluster.node_role,
+                    network=network,
+                    cfg=group,
+                    after=cluster.before_nodes,
                 )
+                cluster.nodes.append(built.node_group)
                 gpu_groups.append(GpuGroup(group.name, env.eks_node_group_name(group.name), built.asg_name, group.max))
             AutoscalerIdentity(self, "aws-cluster-autoscaler", env=env, cluster=cluster.cluster, cluster_name=cluster.name)
+            if env.ci is not None:
+                CiRunner(self, "aws-ci-runner", env=env, network=network, cluster=cluster.cluster, key=key)
             TerraformOutput(self, "eks_cluster_name", value=cluster.cluster.name)
             TerraformOutput(self, "eks_cluster_endpoint", value=cluster.cluster.endpoint)
         models = None
@@ -97,7 +107,8 @@ class EnvironmentStack(TerraformStack):
                 f"aws-lambda-{endpoint.name}",
                 env=env,
                 cfg=endpoint,
-                registry=registries[endpoint.repository],
+                repository_url=env.image_repository("aws", endpoint.repository),  # <env>-registries made it
+                repository_arn=repository_arn(env, endpoint.repository),
                 network=network,
                 key=key,
                 model_read=models.read_statements(key.arn, env.models.name) if models and env.models else None,
@@ -113,11 +124,11 @@ class EnvironmentStack(TerraformStack):
                 key=key,
                 cluster=cluster.cluster if cluster else None,
                 cluster_name=cluster.name if cluster else None,
+                # Container Insights' add-on runs on nodes with its Pod Identity role: it waits for both
+                after=[*cluster.nodes, cluster.pod_identity_agent] if cluster else [],
                 gpu_groups=gpu_groups,
                 functions=functions,
             )
-        for name, registry in registries.items():
-            TerraformOutput(self, f"ecr_{name.replace('-', '_')}_url", value=registry.repository_url)
 
     def _gcp(self, env: Environment) -> None:
         assert env.gcp is not None
@@ -125,17 +136,11 @@ class EnvironmentStack(TerraformStack):
         project = DataGoogleProject(self, "gcp-project", project_id=env.gcp.project_id)
         GcpBudget(self, "gcp-budget", env=env, project_number=project.number)
         network = GcpNetwork(self, "gcp-network", env=env)
-        if env.gcp.registries:
-            # Artifact Analysis scans every image pushed to the project's repositories (billed per image)
-            ProjectService(self, "gcp-container-scanning", service="containerscanning.googleapis.com", disable_on_destroy=False)
-        key = (
-            ArtifactRegistryKey(self, "gcp-kms", env=env, project_number=project.number) if any(r.kms for r in env.gcp.registries) else None
-        )
-        registries = {r.name: ArRegistry(self, f"gcp-ar-{r.name}", env=env, cfg=r, key=key) for r in env.gcp.registries}
         cluster_name = None
+        gke = None
         gpu_pools: list[GpuPool] = []
         if env.gcp.cluster:
-            cluster = GkeClusterConstruct(self, "gcp-gke", env=env, network=network)
+            gke = cluster = GkeClusterConstruct(self, "gcp-gke", env=env, network=network)
             cluster_name = env.resource_name("gke")
             for pool in env.gcp.cluster.gpu_node_pools:
                 zones, _ = facts.gke_zone_count(env.gcp.region, list(pool.zones))  # the one zone rule (cost and summary too)
@@ -151,14 +156,17 @@ class EnvironmentStack(TerraformStack):
                 )
             TerraformOutput(self, "gke_cluster_name", value=cluster.cluster.name)
         if env.gcp.build_triggers:
-            identity = BuildIdentity(self, "gcp-build-identity", env=env, registries=list(registries.values()))
+            identity = BuildIdentity(self, "gcp-build-identity", env=env)
             for trigger in env.gcp.build_triggers:
-                Trigger(self, f"gcp-build-{trigger.name}", env=env, cfg=trigger, identity=identity, registry=registries[trigger.registry])
-        for name, registry in registries.items():
-            TerraformOutput(self, f"artifact_registry_{name.replace('-', '_')}_url", value=registry.url)
+                Trigger(self, f"gcp-build-{trigger.name}", env=env, cfg=trigger, identity=identity)
         if env.models:
             models = GcsModelRegistry(
-                self, "gcp-models", env=env, workload_identity=bool(env.gcp.cluster and env.gcp.cluster.workload_identity)
+                self,
+                "gcp-models",
+                env=env,
+                project_number=project.number,
+                cluster=gke.cluster if gke else None,
+                promotion_reader=self.promotes_to.gcp_service_account("deploy") if self.promotes_to and self.promotes_to.gcp else None,
             )
             TerraformOutput(self, "model_registry_gcs", value=registry_uri("gs", models.bucket.name, env.models.name))
         if env.monitoring:

@@ -7,11 +7,13 @@ describes, and the tests render and validate the same specs without synthesizing
 from __future__ import annotations
 
 from app.k8s import GpuPlacement, Toleration, WorkloadSpec
-from app.layout import SERVING_NAMESPACE, registry_uri
+from app.layout import GPU_GROUP_LABEL, SERVING_NAMESPACE, registry_uri
 from environments.schema import Cloud, Environment, Taint
 
-# the node label each cloud puts on a node with the name of its group/pool
-NODE_POOL_LABEL = {"aws": "eks.amazonaws.com/nodegroup", "gcp": "cloud.google.com/gke-nodepool"}
+# the node label that names a GPU group/pool on its nodes AND on the autoscaler's node template (a
+# group at zero nodes must still match): ours on EKS (the group writes it as a template tag), GKE's
+# own on GKE (its autoscaler knows its pools' labels)
+NODE_POOL_LABEL = {"aws": GPU_GROUP_LABEL, "gcp": "cloud.google.com/gke-nodepool"}
 
 
 def _tolerations(taints: list[Taint]) -> tuple[Toleration, ...]:
@@ -25,7 +27,8 @@ def gpu_placement(env: Environment, cloud: Cloud, pool: str) -> GpuPlacement:
     else:
         assert env.gcp is not None and env.gcp.cluster is not None
         taints = next(p for p in env.gcp.cluster.gpu_node_pools if p.name == pool).taints
-    return GpuPlacement(node_selector={NODE_POOL_LABEL[cloud]: env.gpu_pool_name(cloud, pool)}, tolerations=_tolerations(taints))
+    value = pool if cloud == "aws" else env.gke_gpu_pool_name(pool)
+    return GpuPlacement(node_selector={NODE_POOL_LABEL[cloud]: value}, tolerations=_tolerations(taints))
 
 
 def workload_spec(env: Environment, cloud: Cloud) -> WorkloadSpec:

@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 from cdktf import AssetType, TerraformAsset, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
 from cdktf_cdktf_provider_aws.provider import AwsProvider
-from cdktf_cdktf_provider_google.data_google_client_config import DataGoogleClientConfig
 from cdktf_cdktf_provider_google.data_google_container_cluster import DataGoogleContainerCluster
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes, HelmProviderKubernetesExec
@@ -32,7 +31,8 @@ from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
 
 from app.k8s import render
-from app.layout import SERVING_NAMESPACE
+from app.layout import GPU_GROUP_LABEL, SERVING_NAMESPACE
+from environments import facts
 from environments.schema import Cloud, Environment
 from stacks.aws.autoscaler import NAMESPACE, SERVICE_ACCOUNT
 from stacks.serving import workload_spec
@@ -42,18 +42,24 @@ from stacks.state import configure_backend
 MANIFESTS_CHART = Path(__file__).resolve().parent.parent / "charts" / "manifests"
 
 
-# Chart pins, each the newest this project could confirm (read 2026-11-26):
-# nvidia-device-plugin 0.17.2: NVIDIA/k8s-device-plugin issue #1325 (2025-07) names it the latest chart;
-# cluster-autoscaler 9.43.1: kubernetes/autoscaler charts/cluster-autoscaler/Chart.yaml @058219f.
-# Newer releases exist upstream; bump them in a reviewed pull request.
+# Chart pins live in environments/facts.yaml with their sources: the Cluster Autoscaler's chart and
+# image per Kubernetes minor (its minor must match the cluster's), the NVIDIA device plugin's chart.
 class Chart(NamedTuple):
     repository: str
     name: str
     version: str
 
 
-NVIDIA_DEVICE_PLUGIN = Chart("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.17.2")
-CLUSTER_AUTOSCALER = Chart("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.43.1")
+def nvidia_device_plugin() -> Chart:
+    return Chart("https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", facts.nvidia_device_plugin_chart())
+
+
+def cluster_autoscaler(kubernetes_version: str) -> tuple[Chart, str]:
+    """The chart and image tag of the Cluster Autoscaler for the cluster's Kubernetes minor."""
+    found = facts.cluster_autoscaler(kubernetes_version)
+    assert found is not None, f"facts.yaml has no Cluster Autoscaler for {kubernetes_version} (tested)"
+    chart, image = found
+    return Chart("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", chart), image
 
 
 def has_workloads(env: Environment) -> bool:
@@ -110,12 +116,12 @@ class WorkloadsStack(TerraformStack):
             ),
         )
         gpu_groups = env.aws.cluster.gpu_node_groups
-        plugin_groups = [env.eks_node_group_name(g.name) for g in gpu_groups if g.needs_device_plugin]
+        plugin_groups = [g.name for g in gpu_groups if g.needs_device_plugin]
         if plugin_groups:
             tolerations = {(t.key, t.value, t.effect) for g in gpu_groups for t in g.taints}
-            node_affinity = {"matchExpressions": [{"key": "eks.amazonaws.com/nodegroup", "operator": "In", "values": plugin_groups}]}
+            node_affinity = {"matchExpressions": [{"key": GPU_GROUP_LABEL, "operator": "In", "values": plugin_groups}]}
             self._release(
-                NVIDIA_DEVICE_PLUGIN,
+                nvidia_device_plugin(),
                 {
                     "affinity": {
                         "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [node_affinity]}}
@@ -123,13 +129,14 @@ class WorkloadsStack(TerraformStack):
                     "tolerations": [{"key": k, "value": v, "effect": e, "operator": "Equal"} for k, v, e in sorted(tolerations)],
                 },
             )
+        autoscaler, image = cluster_autoscaler(env.aws.cluster.kubernetes_version)
         self._release(
-            CLUSTER_AUTOSCALER,
+            autoscaler,
             {
                 "autoDiscovery": {"clusterName": cluster_name},
                 "awsRegion": env.aws.region,
-                # the autoscaler's minor version must match the cluster's
-                "image": {"tag": f"v{env.aws.cluster.kubernetes_version}.0"},
+                # the autoscaler's minor version must match the cluster's (facts.yaml)
+                "image": {"tag": image},
                 "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
                 "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False, "expander": "least-waste"},
             },
@@ -137,19 +144,23 @@ class WorkloadsStack(TerraformStack):
         return provider
 
     def _gke(self, env: Environment) -> HelmProvider:
-        """Helm on the GKE cluster, authenticated with the deployer's Google access token."""
+        """Helm on the GKE cluster through its DNS-based endpoint, authenticated by the
+        gke-gcloud-auth-plugin exec credential with the job's Google credentials: no token is read into
+        the plan or the state (``data.google_client_config.access_token`` is stored in both: the
+        provider's own doc warns "persists a sensitive credential in the remote state"). The DNS
+        endpoint serves a publicly trusted certificate, so no cluster CA is pinned (GKE docs, DNS-based
+        endpoint; terraform-provider-kubernetes#2637)."""
         assert env.gcp is not None and env.gcp.cluster is not None
         GoogleProvider(self, "google", project=env.gcp.project_id, region=env.gcp.region)
-        client = DataGoogleClientConfig(self, "gke-client")
         cluster = DataGoogleContainerCluster(self, "gke-cluster", name=env.resource_name("gke"), location=env.gcp.region)
+        endpoint = cluster.control_plane_endpoints_config.get(0).dns_endpoint_config.get(0).endpoint
         return HelmProvider(
             self,
             "helm-gke",
             alias="gke",
             kubernetes=HelmProviderKubernetes(
-                host=f"https://{cluster.endpoint}",
-                token=client.access_token,
-                cluster_ca_certificate=f"${{base64decode({cluster.master_auth.get(0).cluster_ca_certificate})}}",
+                host=f"https://{endpoint}",
+                exec=HelmProviderKubernetesExec(api_version="client.authentication.k8s.io/v1beta1", command="gke-gcloud-auth-plugin"),
             ),
         )
 

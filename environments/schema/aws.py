@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -140,9 +141,22 @@ class EksCluster(Model):
 
     @model_validator(mode="after")
     def _checks(self) -> EksCluster:
-        supported = facts.eks_kubernetes_versions()
-        if self.kubernetes_version not in supported:
-            raise FieldError("kubernetes_version", f"{self.kubernetes_version!r} is not a supported EKS version; use one of {supported}")
+        versions = facts.eks_kubernetes_versions()
+        known = versions.get(self.kubernetes_version)
+        if known is None:
+            raise FieldError(
+                "kubernetes_version", f"{self.kubernetes_version!r} is not a supported EKS version; use one of {sorted(versions)}"
+            )
+        until = known.support_until(self.support_type)
+        days = (until - date.today()).days
+        if days <= facts.eks_support_margin_days():
+            newest = max(versions.values(), key=lambda v: v.support_until(self.support_type))
+            raise FieldError(
+                "kubernetes_version",
+                f"{self.kubernetes_version} leaves {self.support_type.lower()} support on {until} ({days} days from today): EKS then "
+                f"upgrades the cluster behind Terraform's back and the next plan asks for a downgrade; use {newest.version} "
+                f"({self.support_type.lower()} support until {newest.support_until(self.support_type)})",
+            )
         if self.public_access_cidrs and not self.endpoint_public:
             raise FieldError("public_access_cidrs", "set, but endpoint_public is false; remove it or make the endpoint public")
         if self.endpoint_public and not self.public_access_cidrs:

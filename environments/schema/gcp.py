@@ -128,6 +128,10 @@ class GcpConfig(Model):
     network: GcpNetwork
     registries: list[ArtifactRegistry] = []
     cluster: GkeCluster | None = None
+    # the Cloud Build 2nd-generation GitHub connection of the project's region that the triggers use,
+    # by its id (projects/<project>/locations/<region>/connections/<id>); it is connected once by
+    # hand (the GitHub App installation cannot be automated: docs/bootstrap.md), `infra preflight` checks it
+    build_connection: Name | None = None
     build_triggers: list[BuildTrigger] = []
 
     @model_validator(mode="after")
@@ -141,6 +145,11 @@ class GcpConfig(Model):
                         raise FieldError(("cluster", "gpu_node_pools", i, "zones", j), f"{zone!r} is not a zone of {self.region}")
         unique_names(self.registries, "registries")
         unique_names(self.build_triggers, "build_triggers")
+        if self.build_triggers and self.build_connection is None:
+            raise FieldError(
+                "build_connection",
+                "build triggers need the Cloud Build GitHub connection of the region (2nd generation), by its id, e.g. github",
+            )
         repos = {r.name for r in self.registries}
         for i, trigger in enumerate(self.build_triggers):
             if trigger.registry not in repos:

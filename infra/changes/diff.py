@@ -145,7 +145,22 @@ def diff_stacks(base: Stack | None, head: Stack | None, table: Table) -> list[Re
             rc.citation = rule.citation if rule else ""
         changes.append(rc)
     _propagate(changes, h, table, stack_name)
+    for c in changes:
+        if c.action == "replace" and c.address in h:
+            note = destroy_first_note(table.rule(c.type), h[c.address])
+            if note:
+                c.reasons.append(note)
     return changes
+
+
+def destroy_first_note(rule: TypeRule | None, res: Resource) -> str:
+    """Why a replacement is an outage: a resource with a fixed unique name is destroyed first."""
+    attr = rule.destroys_first_when_set if rule else ""
+    if not attr or not res.get(attr):
+        return ""
+    return f"destroyed before the new one is created (its fixed `{attr}` cannot exist twice): it is gone until the new one is ready" + (
+        ", an outage of its nodes" if rule and rule.stateful == "with_capacity" else ""
+    )
 
 
 def _propagate(changes: list[ResourceChange], head: dict[str, Resource], table: Table, stack: str) -> None:

@@ -90,6 +90,7 @@ def changes_from_plan(plan: dict[str, Any], stack: Stack | None, table: Table, *
             continue
         change = rc.get("change") or {}
         actions = change.get("actions") or ["no-op"]
+        destroy_first = False
         previous = rc.get("previous_address")
         if actions == ["no-op"] or actions == ["read"]:
             if not previous:
@@ -97,6 +98,7 @@ def changes_from_plan(plan: dict[str, Any], stack: Stack | None, table: Table, *
             action = "move"
         elif "delete" in actions and "create" in actions:
             action = "replace"
+            destroy_first = actions.index("delete") < actions.index("create")  # ["delete", "create"]: no create_before_destroy
         elif actions == ["create"]:
             action = "create"
         elif actions == ["delete"]:
@@ -118,6 +120,11 @@ def changes_from_plan(plan: dict[str, Any], stack: Stack | None, table: Table, *
             reasons.append("planned because of " + ", ".join(f"`{p}`" for p in replace_paths))
         if drift:
             reasons.append("changed outside Terraform" if action != "delete" else "deleted outside Terraform")
+        if action == "replace" and destroy_first and rule and rule.destroys_first_when_set:
+            # capacity (a node group, a node pool) is gone until the new one is ready
+            reasons.append(
+                "the plan destroys it before it creates the new one: it is gone until the new one is ready, an outage of its nodes"
+            )
         out.append(
             ResourceChange(
                 stack_name,

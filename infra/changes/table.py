@@ -27,6 +27,9 @@ class TypeRule(BaseModel):
     forces: list[str]
     when: dict[str, str] = {}
     stateful: Literal["always", "with_capacity", "never"] = "never"
+    # a replacement destroys the resource before it creates the new one when this attribute is set
+    # (a fixed, unique name): the resource is gone meanwhile
+    destroys_first_when_set: str = ""
     doc: str = Field(pattern=r"^https://")
     code: str = ""
     confirmed: bool = True

@@ -51,6 +51,22 @@ free("the logs it writes are priced as ingestion of its log group", "aws_flow_lo
 free("access logs are objects of the bucket they log to, priced as its storage", "aws_s3_bucket_logging")
 free("S3 events to EventBridge's default bus are AWS service events, not billed", "aws_s3_bucket_notification")
 free("alarm e-mails: the first 1,000 notifications a month are free", "aws_sns_topic")
+free("a webhook has no charge; the builds it starts are priced with their project", "aws_codebuild_webhook")
+
+
+@pricer("aws_codebuild_project")
+def codebuild_project(r: Resource, ctx: Ctx) -> list[CostItem]:
+    """The CI runner in the VPC: billed per build minute of the jobs it runs (usage not in the file)."""
+    compute = str(r.get("environment.compute_type") or "BUILD_GENERAL1_SMALL").removeprefix("BUILD_GENERAL1_").lower()
+    return [
+        item(
+            "CI job minutes",
+            None,
+            ctx.price("aws", f"codebuild/linux-{compute}", r),
+            kind="usage",
+            note="the jobs that reach the cluster API",
+        )
+    ]
 
 
 @pricer("aws_cloudwatch_metric_alarm")

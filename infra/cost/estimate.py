@@ -19,7 +19,7 @@ from infra.cost.catalog import Catalog, MissingPrice, load_catalog
 from infra.cost.model import CostItem, CostReport, EnvCost, ResourceCost, Status
 from infra.cost.pricing import Ctx, cloud_of, registry
 from infra.errors import InfraError
-from infra.synthesized.reader import Resource, Stack, stacks_by_env
+from infra.synthesized.reader import Resource, Stack, provider_regions, stacks_by_env
 
 # resource types whose usage figure is shared evenly by all of them in a stack
 SHARED = (
@@ -31,16 +31,6 @@ SHARED = (
     "google_cloudbuild_trigger",
     "google_container_cluster",
 )
-
-
-def provider_regions(stack: Stack) -> dict[str, str]:
-    regions = {}
-    for cloud, provider in (("aws", "aws"), ("gcp", "google")):
-        blocks = stack.raw.get("provider", {}).get(provider)
-        block = blocks[0] if isinstance(blocks, list) and blocks else blocks
-        if isinstance(block, dict) and isinstance(block.get("region"), str):
-            regions[cloud] = block["region"]
-    return regions
 
 
 _EMPTY: dict[str, Any] = {}

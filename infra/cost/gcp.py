@@ -36,6 +36,7 @@ free(
 free("Cloud Billing budgets and their notification channels are free", "google_billing_budget", "google_monitoring_notification_channel")
 free("its flow logs, if any, are Cloud Logging ingestion (usage.logs_gb on the cluster)", "google_compute_subnetwork")
 free("custom dashboards are free", "google_monitoring_dashboard")
+free("a repository link of a Cloud Build connection has no charge of its own", "google_cloudbuildv2_repository")
 
 
 @pricer("google_monitoring_alert_policy")

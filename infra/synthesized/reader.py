@@ -80,6 +80,17 @@ class Stack:
         return dict(self.raw.get("terraform", {}).get("required_providers", {}))
 
 
+def provider_regions(stack: Stack) -> dict[str, str]:
+    """The region each cloud's (first) provider block names: ``{"aws": "us-east-1", "gcp": "us-central1"}``."""
+    regions = {}
+    for cloud, provider in (("aws", "aws"), ("gcp", "google")):
+        blocks = stack.raw.get("provider", {}).get(provider)
+        block = blocks[0] if isinstance(blocks, list) and blocks else blocks
+        if isinstance(block, dict) and isinstance(block.get("region"), str):
+            regions[cloud] = block["region"]
+    return regions
+
+
 def load_stack(path: Path) -> Stack:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))

@@ -30,7 +30,6 @@ from environments.schema import Environment, LambdaEndpoint
 from stacks.aws.iam import assume_role_policy, managed_policy, policy_document
 from stacks.aws.kms import EnvironmentKey
 from stacks.aws.network import Network
-from stacks.aws.registry import Registry
 
 
 class Endpoint(Construct):
@@ -43,7 +42,8 @@ class Endpoint(Construct):
         *,
         env: Environment,
         cfg: LambdaEndpoint,
-        registry: Registry,
+        repository_url: str,
+        repository_arn: str,
         network: Network,
         key: EnvironmentKey,
         model_read: list[dict[str, Any]] | None = None,
@@ -83,7 +83,7 @@ class Endpoint(Construct):
                         "Sid": "PullOwnImage",
                         "Effect": "Allow",
                         "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                        "Resource": [registry.arn],
+                        "Resource": [repository_arn],
                     },
                     {
                         "Sid": "DeadLetters",
@@ -128,7 +128,7 @@ class Endpoint(Construct):
             "function",
             function_name=name,
             package_type="Image",
-            image_uri=f"{registry.repository_url}{cfg.image_ref}",
+            image_uri=f"{repository_url}{cfg.image_ref}",
             role=role.arn,
             memory_size=cfg.memory_mb,
             timeout=cfg.timeout_s,

@@ -30,3 +30,14 @@ def policy_document(statements: list[dict[str, Any]]) -> str:
 
 def managed_policy(name: str) -> str:
     return f"arn:aws:iam::aws:policy/{name}"
+
+
+def cross_account_principal(role_arn: str) -> dict[str, Any]:
+    """``Principal`` and ``Condition`` that admit one role of another account in a resource policy
+    (bucket, key, repository) without naming the role as the principal: a resource policy naming a
+    role that does not exist yet is rejected ("Invalid principal in policy", KMS
+    MalformedPolicyDocumentException), and a named role is stored as its unique id, so a recreated
+    role would no longer match. The account is the principal; ``aws:PrincipalArn`` picks the role
+    (re:Post knowledge center s3-invalid-principal-in-policy-error, kms-policy-error-invalid-principals)."""
+    account = role_arn.split(":")[4]
+    return {"Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Condition": {"ArnEquals": {"aws:PrincipalArn": role_arn}}}

@@ -9,6 +9,7 @@ from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
 from environments.schema import Environment
+from stacks.aws.iam import cross_account_principal
 
 
 def account_administers(account: str) -> dict[str, object]:
@@ -50,15 +51,16 @@ class EnvironmentKey(Construct):
             },
         ]
         if model_reader:
+            reader = cross_account_principal(model_reader)  # the role may not exist yet: the account, then the role by ARN
             # the next environment's deploy role decrypts the models it copies out of the registry, through S3 only
             statements.append(
                 {
                     "Sid": "PromotionDecryptsModels",
                     "Effect": "Allow",
-                    "Principal": {"AWS": model_reader},
+                    "Principal": reader["Principal"],
                     "Action": "kms:Decrypt",
                     "Resource": "*",
-                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                    "Condition": {**reader["Condition"], "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
                 }
             )
         self.key = KmsKey(

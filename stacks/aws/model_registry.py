@@ -54,7 +54,7 @@ from constructs import Construct
 
 from app.layout import MODELS_PREFIX, SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, TRAINING_NAMESPACE, TRAINING_SERVICE_ACCOUNT
 from environments.schema import Environment
-from stacks.aws.iam import assume_role_policy, policy_document
+from stacks.aws.iam import assume_role_policy, cross_account_principal, policy_document
 from stacks.aws.kms import EnvironmentKey, account_administers
 
 LOGS_PREFIX = "access-logs/"
@@ -283,7 +283,7 @@ class ModelRegistry(Construct):
             {
                 "Sid": "PromotionReads",
                 "Effect": "Allow",
-                "Principal": {"AWS": reader},
+                **cross_account_principal(reader),
                 "Action": ["s3:GetObject", "s3:ListBucket"],
                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/{MODELS_PREFIX}*"],
             }

@@ -60,6 +60,7 @@ class Monitoring(Construct):
         key: EnvironmentKey,
         cluster: EksCluster | None,
         cluster_name: str | None,
+        after: list[TerraformResource],
         gpu_groups: list[GpuGroup],
         functions: list[Function],
     ) -> None:
@@ -89,7 +90,7 @@ class Monitoring(Construct):
                 comparison_operator="GreaterThanOrEqualToThreshold",
             )
         if cluster is not None and cluster_name is not None:
-            self._container_insights(env, cluster)
+            self._container_insights(env, cluster, after)
             self._alarm(
                 "nodes-not-ready",
                 alarm_name=f"{cluster_name}-nodes-not-ready",
@@ -184,7 +185,7 @@ class Monitoring(Construct):
             comparison_operator="GreaterThanThreshold",
         )
 
-    def _container_insights(self, env: Environment, cluster: EksCluster) -> None:
+    def _container_insights(self, env: Environment, cluster: EksCluster, after: list[TerraformResource]) -> None:
         """The CloudWatch observability add-on (Container Insights metrics), its agent's role by Pod Identity."""
         role = IamRole(
             self,
@@ -199,6 +200,8 @@ class Monitoring(Construct):
             cluster_name=cluster.name,
             addon_name="amazon-cloudwatch-observability",
             pod_identity_association=[EksAddonPodIdentityAssociation(role_arn=role.arn, service_account="cloudwatch-agent")],
+            # without nodes the add-on stays DEGRADED until its create timeout (provider eks/addon.go waiter)
+            depends_on=after,
         )
 
 

@@ -10,9 +10,9 @@ ASG with ``aws_autoscaling_group_tag``, and also kept on the node group (read th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from cdktf import TerraformResourceLifecycle, Token
+from cdktf import TerraformResource, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.autoscaling_group_tag import AutoscalingGroupTagA, AutoscalingGroupTagTag
 from cdktf_cdktf_provider_aws.eks_cluster import EksCluster
 from cdktf_cdktf_provider_aws.eks_node_group import (
@@ -33,6 +33,7 @@ from cdktf_cdktf_provider_aws.launch_template import (
 )
 from constructs import Construct
 
+from app.layout import GPU_GROUP_LABEL
 from environments.schema import EksGpuNodeGroup, Environment, Taint
 from environments.schema import EksNodeGroup as NodeGroupConfig
 from stacks.aws.iam import assume_role_policy, managed_policy
@@ -86,6 +87,7 @@ class ManagedNodeGroup(Construct):
         ami_type: str,
         labels: Mapping[str, str] | None = None,
         extra_tags: Mapping[str, str] | None = None,
+        after: Sequence[TerraformResource] = (),
     ) -> None:
         super().__init__(scope, id_)
         full_name = env.eks_node_group_name(name)
@@ -127,7 +129,7 @@ class ManagedNodeGroup(Construct):
             tags=dict(extra_tags or {}),
             # the autoscaler owns desired size once the group exists
             lifecycle=TerraformResourceLifecycle(ignore_changes=["scaling_config[0].desired_size"]),
-            depends_on=list(role.attachments),
+            depends_on=[*role.attachments, *after],  # the node role, and the add-ons a node needs to become Ready
         )
 
 
@@ -135,10 +137,19 @@ class GpuNodeGroup(Construct):
     """A GPU node group that scales from zero: NVIDIA AMI, GPU taints/labels, autoscaler tags."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, env: Environment, cluster: EksCluster, role: NodeRole, network: Network, cfg: EksGpuNodeGroup
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env: Environment,
+        cluster: EksCluster,
+        role: NodeRole,
+        network: Network,
+        cfg: EksGpuNodeGroup,
+        after: Sequence[TerraformResource] = (),
     ) -> None:
         super().__init__(scope, id_)
-        labels = {"nvidia.com/gpu.present": "true", "k8s.amazonaws.com/accelerator": cfg.gpu.model}
+        labels = {"nvidia.com/gpu.present": "true", "k8s.amazonaws.com/accelerator": cfg.gpu.model, GPU_GROUP_LABEL: cfg.name}
         template_labels = {**cfg.labels, **labels, "eks.amazonaws.com/capacityType": "SPOT" if cfg.capacity == "spot" else "ON_DEMAND"}
         ca_tags = autoscaler_template_tags(template_labels, cfg.taints, cfg.gpu.count)
         group = ManagedNodeGroup(
@@ -153,6 +164,7 @@ class GpuNodeGroup(Construct):
             ami_type=cfg.resolved_ami_type,
             labels=labels,
             extra_tags=ca_tags,
+            after=after,
         )
         self.node_group = group.node_group
         self.asg_name = asg_name = self.node_group.resources.get(0).autoscaling_groups.get(0).name

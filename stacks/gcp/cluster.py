@@ -13,6 +13,8 @@ from cdktf_cdktf_provider_google.container_cluster import (
     ContainerCluster,
     ContainerClusterAuthenticatorGroupsConfig,
     ContainerClusterBinaryAuthorization,
+    ContainerClusterControlPlaneEndpointsConfig,
+    ContainerClusterControlPlaneEndpointsConfigDnsEndpointConfig,
     ContainerClusterIpAllocationPolicy,
     ContainerClusterMasterAuth,
     ContainerClusterMasterAuthClientCertificateConfig,
@@ -29,6 +31,7 @@ from cdktf_cdktf_provider_google.container_cluster import (
 from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
 from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.service_account import ServiceAccount
+from cdktf_cdktf_provider_google.service_account_iam_member import ServiceAccountIamMember
 from constructs import Construct
 
 from environments.schema import Environment
@@ -60,6 +63,15 @@ class NodeServiceAccount(Construct):
                 member=f"serviceAccount:{self.account.email}",
             )
         self.email = self.account.email
+        # creating a cluster or node pool that runs as this account needs iam.serviceAccounts.actAs on it
+        # (GKE access control: "Service Account User role on the user-managed service account")
+        self.act_as = ServiceAccountIamMember(
+            self,
+            "deploy-acts-as",
+            service_account_id=self.account.name,
+            role="roles/iam.serviceAccountUser",
+            member=f"serviceAccount:{env.gcp_service_account('deploy')}",
+        )
 
 
 class Cluster(Construct):
@@ -95,6 +107,13 @@ class Cluster(Construct):
             )
             if cfg.private_nodes
             else None,
+            # the DNS-based control-plane endpoint: reached from anywhere (GitHub-hosted runners included),
+            # authorized by IAM (container.clusters.connect) before Kubernetes RBAC; the IP endpoints keep
+            # their authorized networks. google provider 6.11.0+ (CHANGELOG, #20193); GKE docs,
+            # "About the DNS-based endpoint"
+            control_plane_endpoints_config=ContainerClusterControlPlaneEndpointsConfig(
+                dns_endpoint_config=ContainerClusterControlPlaneEndpointsConfigDnsEndpointConfig(allow_external_traffic=True)
+            ),
             master_authorized_networks_config=ContainerClusterMasterAuthorizedNetworksConfig(
                 cidr_blocks=[
                     ContainerClusterMasterAuthorizedNetworksConfigCidrBlocks(cidr_block=n.cidr, display_name=n.name)
@@ -128,7 +147,7 @@ class Cluster(Construct):
                 ),
             ),
             lifecycle=TerraformResourceLifecycle(ignore_changes=["node_config"]),
-            depends_on=binauthz,
+            depends_on=[*(binauthz or []), self.node_service_account.act_as],
             master_auth=ContainerClusterMasterAuth(
                 client_certificate_config=ContainerClusterMasterAuthClientCertificateConfig(issue_client_certificate=False)
             ),

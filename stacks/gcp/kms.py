@@ -18,7 +18,7 @@ ROTATION_SECONDS = 90 * 86400  # CKV_GCP_43: rotate at least every 90 days
 
 
 class ArtifactRegistryKey(Construct):
-    """Exposes ``key_id`` and ``grant`` (the IAM member a repository must wait for)."""
+    """Exposes ``key_id`` and ``grants`` (the IAM members a repository must wait for)."""
 
     def __init__(self, scope: Construct, id_: str, *, env: Environment, project_number: str) -> None:
         super().__init__(scope, id_)
@@ -33,12 +33,23 @@ class ArtifactRegistryKey(Construct):
             rotation_period=f"{ROTATION_SECONDS}s",
             lifecycle=TerraformResourceLifecycle(prevent_destroy=True),
         )
-        # Artifact Registry encrypts with its service agent, which must be able to use the key
-        self.grant = KmsCryptoKeyIamMember(
+        # Artifact Registry encrypts with its service agent, which must be able to use the key; the
+        # agent exists only once created (`infra bootstrap` does: services.generateServiceIdentity),
+        # and the account that creates the repository needs the role too (Artifact Registry docs,
+        # "Enabling customer-managed encryption keys": repeat the grant for that account)
+        agent = KmsCryptoKeyIamMember(
             self,
             "artifact-registry-agent",
             crypto_key_id=key.id,
             role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
             member=f"serviceAccount:service-{project_number}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
         )
+        creator = KmsCryptoKeyIamMember(
+            self,
+            "artifact-registry-creator",
+            crypto_key_id=key.id,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=f"serviceAccount:{env.gcp_service_account('deploy')}",
+        )
+        self.grants = [agent, creator]
         self.key_id = key.id

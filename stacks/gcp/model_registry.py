@@ -6,8 +6,8 @@ to read it. The CI deploy service account may write too: it copies a promoted ve
 
 from __future__ import annotations
 
+from cdktf import TerraformResource
 from cdktf_cdktf_provider_google.service_account import ServiceAccount
-from cdktf_cdktf_provider_google.service_account_iam_member import ServiceAccountIamMember
 from cdktf_cdktf_provider_google.storage_bucket import (
     StorageBucket,
     StorageBucketLifecycleRule,
@@ -26,8 +26,27 @@ from environments.schema import Environment
 LOGS_PREFIX = "access-logs/"
 
 
+def serving_principal(env: Environment, project_number: str) -> str:
+    """The IAM principal of the model server's Kubernetes service account on the environment's GKE cluster."""
+    assert env.gcp is not None
+    pool = f"{env.gcp.project_id}.svc.id.goog"
+    return (
+        f"principal://iam.googleapis.com/projects/{project_number}/locations/global/workloadIdentityPools/{pool}"
+        f"/subject/ns/{SERVING_NAMESPACE}/sa/{SERVING_SERVICE_ACCOUNT}"
+    )
+
+
 class ModelRegistry(Construct):
-    def __init__(self, scope: Construct, id_: str, *, env: Environment, workload_identity: bool) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env: Environment,
+        project_number: str,
+        cluster: TerraformResource | None,
+        promotion_reader: str | None = None,
+    ) -> None:
         super().__init__(scope, id_)
         assert env.gcp is not None and env.models is not None
         name = env.model_bucket("gcp")
@@ -52,17 +71,28 @@ class ModelRegistry(Construct):
         StorageBucketIamMember(
             self, "promotion-writes", bucket=self.bucket.name, role="roles/storage.objectCreator", member=f"serviceAccount:{deploy}"
         )
-        self.serving = ServiceAccount(self, "serving", account_id=env.resource_name("serving"), display_name=f"Model server of {env.name}")
-        StorageBucketIamMember(
-            self, "serving-reads", bucket=self.bucket.name, role="roles/storage.objectViewer", member=f"serviceAccount:{self.serving.email}"
-        )
-        if workload_identity:
-            ServiceAccountIamMember(
+        if promotion_reader:
+            # the next environment's deploy service account copies the versions it promotes
+            StorageBucketIamMember(
                 self,
-                "serving-workload-identity",
-                service_account_id=self.serving.name,
-                role="roles/iam.workloadIdentityUser",
-                member=f"serviceAccount:{env.gcp.project_id}.svc.id.goog[{SERVING_NAMESPACE}/{SERVING_SERVICE_ACCOUNT}]",
+                "promotion-reads",
+                bucket=self.bucket.name,
+                role="roles/storage.objectViewer",
+                member=f"serviceAccount:{promotion_reader}",
+            )
+        if cluster is not None and env.gcp.cluster is not None and env.gcp.cluster.workload_identity:
+            # the model server's pods read as their Kubernetes service account, through Workload Identity
+            # Federation for GKE: a role granted to the KSA's principal directly, no Google service account
+            # and no annotation to forget. The pool exists once the cluster does ("Identity Pool does not
+            # exist" otherwise: terraform-google-kubernetes-engine#916). GKE docs, "Authenticate to Google
+            # Cloud APIs from GKE workloads" (principal://…/subject/ns/NAMESPACE/sa/KSA)
+            StorageBucketIamMember(
+                self,
+                "serving-reads",
+                bucket=self.bucket.name,
+                role="roles/storage.objectViewer",
+                member=serving_principal(env, project_number),
+                depends_on=[cluster],
             )
 
     def _bucket(

@@ -10,6 +10,7 @@ from cdktf_cdktf_provider_google.artifact_registry_repository import (
     ArtifactRegistryRepositoryDockerConfig,
     ArtifactRegistryRepositoryVulnerabilityScanningConfig,
 )
+from cdktf_cdktf_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
 from constructs import Construct
 
 from environments.schema import ArtifactRegistry, Environment
@@ -19,7 +20,16 @@ from stacks.gcp.kms import ArtifactRegistryKey
 class Registry(Construct):
     """Exposes ``repository`` and ``url`` (``<region>-docker.pkg.dev/<project>/<repo>``)."""
 
-    def __init__(self, scope: Construct, id_: str, *, env: Environment, cfg: ArtifactRegistry, key: ArtifactRegistryKey | None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env: Environment,
+        cfg: ArtifactRegistry,
+        key: ArtifactRegistryKey | None,
+        promotion_reader: str | None = None,
+    ) -> None:
         super().__init__(scope, id_)
         assert env.gcp is not None
         repo_id = env.resource_name(cfg.name)
@@ -35,7 +45,7 @@ class Registry(Construct):
             # scanned on push by Artifact Analysis (the environment stack enables its API)
             vulnerability_scanning_config=ArtifactRegistryRepositoryVulnerabilityScanningConfig(enablement_config="INHERITED"),
             kms_key_name=cmek.key_id if cmek else None,
-            depends_on=[cmek.grant] if cmek else None,
+            depends_on=list(cmek.grants) if cmek else None,
             cleanup_policy_dry_run=False,
             cleanup_policies=[
                 ArtifactRegistryRepositoryCleanupPolicies(
@@ -60,4 +70,16 @@ class Registry(Construct):
                 ),
             ],
         )
+        if promotion_reader:
+            # the next environment's deploy service account copies a promoted image by digest (docker
+            # buildx imagetools create) from here into its own repository
+            ArtifactRegistryRepositoryIamMember(
+                self,
+                "promotion-pulls",
+                project=env.gcp.project_id,
+                location=env.gcp.region,
+                repository=self.repository.name,
+                role="roles/artifactregistry.reader",
+                member=f"serviceAccount:{promotion_reader}",
+            )
         self.url = env.artifact_registry_url(cfg.name)

@@ -37,7 +37,7 @@ def _by_kind(spec: WorkloadSpec) -> dict[str, dict]:  # type: ignore[type-arg]
 def test_manifests_are_valid_for_the_cluster_version(environments: dict[str, Environment], name: str, cloud: Cloud) -> None:
     env = environments[name]
     manifests = render(workload_spec(env, cloud))
-    assert [m["kind"] for m in manifests] == ["Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
+    assert [m["kind"] for m in manifests] == ["ServiceAccount", "Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
     for m in manifests:
         kubernetes_validate.validate(m, _k8s_version(env, cloud), strict=True)
 
@@ -46,7 +46,7 @@ def test_validation_really_rejects_a_broken_manifest(environments: dict[str, Env
     deployment = _by_kind(workload_spec(environments["dev"], "aws"))["Deployment"]
     deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limit"] = {"cpu": "1"}  # "limits"
     with pytest.raises(kubernetes_validate.ValidationError, match="'limit' was unexpected"):
-        kubernetes_validate.validate(deployment, "1.34", strict=True)
+        kubernetes_validate.validate(deployment, "1.35", strict=True)
 
 
 @pytest.mark.parametrize("name", ENVS)
@@ -88,15 +88,20 @@ def test_gpu_variant_lands_on_the_gpu_pool_the_environment_stack_creates(
     pod = _by_kind(workload_spec(env, cloud))["Deployment"]["spec"]["template"]["spec"]
     resources = pod["containers"][0]["resources"]
     assert resources["limits"][GPU_RESOURCE] == resources["requests"][GPU_RESOURCE] == "1"
-    ((label, pool_name),) = pod["nodeSelector"].items()
+    ((label, value),) = pod["nodeSelector"].items()
     stack = load_stack(synth_out / "stacks" / "production" / "cdk.tf.json")
-    # (label, resource type, name attribute, taints attribute) of the GPU pool in the synthesized stack
-    expected_label, rtype, name_attr, taint_attr = {
-        "aws": ("eks.amazonaws.com/nodegroup", "aws_eks_node_group", "node_group_name", "taint"),
-        "gcp": ("cloud.google.com/gke-nodepool", "google_container_node_pool", "name", "node_config.taint"),
-    }[cloud]
-    assert label == expected_label
-    (pool,) = [r for r in stack.of_type(rtype) if r.get(name_attr) == pool_name]
+    if cloud == "aws":
+        # the label is on the group's nodes AND on the Cluster Autoscaler's node template (an ASG tag),
+        # so a group at zero nodes matches the pending pod and scales up
+        (pool,) = [r for r in stack.of_type("aws_eks_node_group") if (r.get("labels") or {}).get(label) == value]
+        template = f"k8s.io/cluster-autoscaler/node-template/label/{label}"
+        tags = [t for t in stack.of_type("aws_autoscaling_group_tag") if t.get("tag.key") == template and t.get("tag.value") == value]
+        assert len(tags) == 1 and f"{pool.address}." in tags[0].get("autoscaling_group_name")
+        taint_attr = "taint"
+    else:
+        assert label == "cloud.google.com/gke-nodepool"  # GKE's own, known to its autoscaler at zero nodes
+        (pool,) = [r for r in stack.of_type("google_container_node_pool") if r.get("name") == value]
+        taint_attr = "node_config.taint"
     effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
     taints = [(t["key"], t["value"], effects[t["effect"]]) for t in pool.get(taint_attr)]
     assert taints, "the GPU pool is tainted"
@@ -118,7 +123,7 @@ def test_a_taint_without_value_is_tolerated_with_exists() -> None:
     )
     pod = _by_kind(spec)["Deployment"]["spec"]["template"]["spec"]
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    kubernetes_validate.validate(_by_kind(spec)["Deployment"], "1.34", strict=True)
+    kubernetes_validate.validate(_by_kind(spec)["Deployment"], "1.35", strict=True)
 
 
 def test_replicas_must_be_ordered() -> None:

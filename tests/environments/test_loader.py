@@ -108,6 +108,8 @@ CASES: list[tuple[str, str, Mutation, str]] = [
     ("missing-team-tag", "dev", lambda d: d["tags"].pop("team"), "tags"),
     ("derived-tag", "dev", lambda d: d["tags"].update(environment="x"), "tags.environment"),
     ("unsupported-k8s", "dev", _set("aws.cluster.kubernetes_version", "1.29"), "aws.cluster.kubernetes_version"),
+    # 1.34 leaves standard support on 2026-12-02: EKS would upgrade it behind Terraform's back
+    ("k8s-leaving-standard-support", "dev", _set("aws.cluster.kubernetes_version", "1.34"), "aws.cluster.kubernetes_version"),
     ("tag-and-digest", "dev", _set("aws.endpoints.0.image_digest", "sha256:" + "a" * 64), "aws.endpoints[0].image_tag"),
     ("usage-unknown-pool", "dev", lambda d: d["usage"]["gpu_node_hours"].update({"aws/l5": 3}), "usage.gpu_node_hours.aws/l5"),
     (
@@ -124,6 +126,7 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "gcp.cluster.gpu_node_pools[0].zones[0]",
     ),
     ("trigger-unknown-registry", "dev", _set("gcp.build_triggers.0.registry", "nope"), "gcp.build_triggers[0].registry"),
+    ("triggers-without-connection", "dev", lambda d: d["gcp"].pop("build_connection"), "gcp.build_connection"),
     ("public-endpoint-no-cidrs", "dev", _set("aws.cluster.public_access_cidrs", []), "aws.cluster.public_access_cidrs"),
     ("serving-unknown-registry", "dev", _set("serving.registry", "other"), "serving.registry"),
     ("serving-unknown-gpu-pool", "production", _set("serving.gpu_pool", "a100"), "serving.gpu_pool"),
@@ -302,6 +305,29 @@ def test_promotion_cycle_is_rejected(env_dir: Path) -> None:
     write_env(env_dir, "production", data)
     with pytest.raises(EnvironmentFileError, match="cycle"):
         load_environments(env_dir)
+
+
+def test_extended_support_is_counted_to_its_own_end(env_dir: Path) -> None:
+    """1.34 with support_type EXTENDED is supported until 2027-12-02 (facts.yaml)."""
+    from datetime import date
+
+    from environments import facts
+
+    data = read_env(env_dir, "dev")
+    data["aws"]["cluster"].update(kubernetes_version="1.34", support_type="EXTENDED")
+    write_env(env_dir, "dev", data)
+    until = facts.eks_kubernetes_versions()["1.34"].extended_until
+    if (until - date.today()).days <= facts.eks_support_margin_days():
+        pytest.skip("1.34's extended support has ended: the case now fails on purpose")
+    assert load_environments(env_dir)["dev"].aws.cluster.kubernetes_version == "1.34"  # type: ignore[union-attr]
+
+
+def test_every_eks_version_has_an_autoscaler_release() -> None:
+    from environments import facts
+
+    for version in facts.eks_kubernetes_versions():
+        chart, image = facts.cluster_autoscaler(version) or ("", "")
+        assert chart and image.startswith(f"v{version}."), version
 
 
 def test_one_cloud_environment_is_valid(env_dir: Path) -> None:

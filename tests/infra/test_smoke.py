@@ -27,7 +27,7 @@ def staging_seeded(aws: str, synth_out: Path, environments: Environment) -> dict
 
 def test_expected_values_come_from_the_synthesized_json(synth_out: Path) -> None:
     exp, digest = expected(synth_out, "staging")
-    assert exp.cluster == {"name": "mlp-staging-eks", "version": "1.34"}
+    assert exp.cluster == {"name": "mlp-staging-eks", "version": "1.35"}
     assert {g["name"]: (g["min"], g["max"], g["capacity_type"]) for g in exp.node_groups} == {
         "mlp-staging-ng-system": (2, 4, "ON_DEMAND"),
         "mlp-staging-ng-l4": (0, 3, "SPOT"),

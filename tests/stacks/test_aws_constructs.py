@@ -14,7 +14,7 @@ from stacks.aws.endpoints import Endpoint
 from stacks.aws.kms import EnvironmentKey
 from stacks.aws.network import Network
 from stacks.aws.node_groups import GpuNodeGroup, NodeRole
-from stacks.aws.registry import Registry
+from stacks.aws.registry import Registry, repository_arn
 from stacks.state import configure_backend
 from tests.stacks.helpers import one, resources, synth_construct
 
@@ -114,7 +114,13 @@ def test_registry_is_immutable_scanned_encrypted_with_lifecycle(environments: di
     env = environments["staging"]
     assert env.aws
     cfg = env.aws.registries[0]
-    synth = synth_construct(lambda s: Registry(s, "ecr", env=env, cfg=cfg, key=EnvironmentKey(s, "kms", env=env)))
+    reader = "arn:aws:iam::333333333333:role/mlp-production-github-deploy"
+
+    def build(s: TerraformStack) -> None:
+        key = EnvironmentKey(s, "kms", env=env)
+        Registry(s, "ecr", env=env, cfg=cfg, key_arn=key.arn, lambda_pulls=True, promotion_reader=reader)
+
+    synth = synth_construct(build)
     repo = one(synth, "aws_ecr_repository")
     assert repo["image_tag_mutability"] == "IMMUTABLE"
     assert repo["image_scanning_configuration"]["scan_on_push"] is True
@@ -122,6 +128,16 @@ def test_registry_is_immutable_scanned_encrypted_with_lifecycle(environments: di
     rules = json.loads(one(synth, "aws_ecr_lifecycle_policy")["policy"])["rules"]
     assert rules[-1]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": cfg.keep_last}
     assert one(synth, "aws_kms_key")["enable_key_rotation"] is True
+    statements = {st["Sid"]: st for st in json.loads(one(synth, "aws_ecr_repository_policy")["policy"])["Statement"]}
+    # Lambda pulls with its service principal, only for this environment's functions
+    assert statements["LambdaPulls"]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert (
+        statements["LambdaPulls"]["Condition"]["StringLike"]["aws:sourceArn"]
+        == "arn:aws:lambda:us-east-1:222222222222:function:mlp-staging-*"
+    )
+    # the next environment's deploy role, by account and ARN condition (it may not exist yet)
+    assert statements["PromotionPulls"]["Principal"] == {"AWS": "arn:aws:iam::333333333333:root"}
+    assert statements["PromotionPulls"]["Condition"] == {"ArnEquals": {"aws:PrincipalArn": reader}}
 
 
 @pytest.mark.parametrize(("name", "auth"), [("dev", "NONE"), ("production", "AWS_IAM")])
@@ -132,13 +148,21 @@ def test_lambda_endpoint_image_url_logs_and_scoped_role(environments: dict[str, 
 
     def build(s: TerraformStack) -> None:
         key = EnvironmentKey(s, "kms", env=env)
-        registry = Registry(s, "ecr", env=env, cfg=env.aws.registries[0], key=key)  # type: ignore[union-attr]
-        Endpoint(s, "ep", env=env, cfg=cfg, registry=registry, network=Network(s, "net", env=env, key=key), key=key)
+        Endpoint(
+            s,
+            "ep",
+            env=env,
+            cfg=cfg,
+            repository_url=env.image_repository("aws", cfg.repository),
+            repository_arn=repository_arn(env, cfg.repository),
+            network=Network(s, "net", env=env, key=key),
+            key=key,
+        )
 
     synth = synth_construct(build)
     fn = one(synth, "aws_lambda_function")
     assert fn["package_type"] == "Image"
-    assert fn["image_uri"].endswith(f".repository_url}}:{cfg.image_tag}")
+    assert fn["image_uri"] == f"{env.aws.account_id}.dkr.ecr.us-east-1.amazonaws.com/mlp-{name}-model-server:{cfg.image_tag}"
     assert fn["reserved_concurrent_executions"] == cfg.reserved_concurrency
     assert fn["architectures"] == [cfg.architecture]
     assert fn["vpc_config"]["subnet_ids"]
@@ -150,9 +174,7 @@ def test_lambda_endpoint_image_url_logs_and_scoped_role(environments: dict[str, 
     assert statements["WriteOwnLogs"]["Resource"] == [
         "${" + next(iter(synth["resource"]["aws_cloudwatch_log_group"])).join(["aws_cloudwatch_log_group.", ""]) + ".arn}:*"
     ]
-    assert statements["PullOwnImage"]["Resource"] == [
-        "${aws_ecr_repository." + next(iter(synth["resource"]["aws_ecr_repository"])) + ".arn}"
-    ]
+    assert statements["PullOwnImage"]["Resource"] == [f"arn:aws:ecr:us-east-1:{env.aws.account_id}:repository/mlp-{name}-model-server"]
     # failed asynchronous invocations land in an encrypted queue only this function may write to
     queue_ref = "${aws_sqs_queue." + next(iter(synth["resource"]["aws_sqs_queue"])) + ".arn}"
     assert fn["dead_letter_config"]["target_arn"] == queue_ref

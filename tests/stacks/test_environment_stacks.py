@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from app.layout import GPU_GROUP_LABEL
+from environments import facts
 from environments.schema import Environment
 from environments.tagging import GOOGLE_LABELS_AS, KNOWN_TAGGABLE, NOT_TAGGABLE
 from infra.synthesized.reader import Stack, list_stacks, load_stack
@@ -24,20 +26,23 @@ def test_one_stack_per_environment_named_after_it(synth_out: Path, environments:
     stacks = set(list_stacks(synth_out))
     assert set(environments) <= stacks
     workloads = {f"{e.name}-workloads" for e in environments.values() if e.aws and e.aws.cluster}
-    assert stacks == set(environments) | workloads
+    registries = {f"{e.name}-registries" for e in environments.values() if (e.aws and e.aws.registries) or (e.gcp and e.gcp.registries)}
+    assert stacks == set(environments) | workloads | registries
+    manifest = json.loads((synth_out / "manifest.json").read_text())
+    for name in registries:  # the environment stack is applied after the registries its images are pushed to
+        assert manifest["stacks"][name.removesuffix("-registries")]["dependencies"] == [name]
 
 
 @pytest.mark.parametrize("name", ENVS)
 def test_resource_counts_follow_the_environment_file(synth_out: Path, environments: dict[str, Environment], name: str) -> None:
     env = environments[name]
     stack = _stack(synth_out, name)
+    registries = _stack(synth_out, f"{name}-registries")
     assert env.aws and env.aws.cluster and env.gcp and env.gcp.cluster
     expected = {
         "aws_vpc": 1,
         "aws_subnet": 2 * len(env.aws.network.zones),
         "aws_nat_gateway": len(env.aws.network.zones) if env.aws.network.nat == "per_az" else 1,
-        "aws_ecr_repository": len(env.aws.registries),
-        "aws_ecr_lifecycle_policy": len(env.aws.registries),
         "aws_kms_key": 1 + (1 if env.models and env.models.replica_region else 0),  # the replica's key lives in its region
         "aws_s3_bucket": (1 + (1 if env.models.replica_region else 0)) if env.models else 0,
         "google_storage_bucket": 2 if env.models else 0,  # the registry and its usage-logs bucket
@@ -47,13 +52,21 @@ def test_resource_counts_follow_the_environment_file(synth_out: Path, environmen
         "aws_lambda_function_url": len(env.aws.endpoints),
         "google_compute_network": 1,
         "google_compute_router_nat": 1 if env.gcp.network.nat else 0,
-        "google_artifact_registry_repository": len(env.gcp.registries),
         "google_container_cluster": 1,
         "google_container_node_pool": 1 + len(env.gcp.cluster.gpu_node_pools),
         "google_cloudbuild_trigger": len(env.gcp.build_triggers),
     }
     actual = {rtype: len(stack.of_type(rtype)) for rtype in expected}
     assert actual == expected
+    in_registries = {
+        "aws_ecr_repository": len(env.aws.registries),
+        "aws_ecr_lifecycle_policy": len(env.aws.registries),
+        "aws_kms_key": 1,  # the registries' own key
+        "google_artifact_registry_repository": len(env.gcp.registries),
+        "aws_lambda_function": 0,
+        "google_container_cluster": 0,
+    }
+    assert {rtype: len(registries.of_type(rtype)) for rtype in in_registries} == in_registries
 
 
 @pytest.mark.parametrize("name", ENVS)
@@ -128,10 +141,16 @@ def test_workloads_stack_installs_device_plugin_for_al2023_groups(synth_out: Pat
     assert set(releases) == {"nvidia-device-plugin", "cluster-autoscaler", "model-server-eks", "model-server-gke"}
     values = json.loads(releases["nvidia-device-plugin"].get("values")[0])
     selector = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
-    assert selector["matchExpressions"][0]["values"] == ["mlp-production-ng-l4", "mlp-production-ng-l4-burst"]
+    # the plugin runs on the GPU groups by the label every node of a group (and its template) carries
+    assert selector["matchExpressions"][0] == {"key": GPU_GROUP_LABEL, "operator": "In", "values": ["l4", "l4-burst"]}
     assert values["tolerations"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule", "operator": "Equal"}]
     autoscaler = json.loads(releases["cluster-autoscaler"].get("values")[0])
     assert autoscaler["autoDiscovery"]["clusterName"] == "mlp-production-eks"
+    # the autoscaler's minor is the cluster's (facts.yaml: chart and image per Kubernetes minor)
+    version = environments["production"].aws.cluster.kubernetes_version  # type: ignore[union-attr]
+    chart, image = facts.cluster_autoscaler(version)  # type: ignore[misc]
+    assert (releases["cluster-autoscaler"].get("version"), autoscaler["image"]["tag"]) == (chart, image)
+    assert image.startswith(f"v{version}.")
     assert stack.backend["s3"]["key"] == "mlp/production/workloads.tfstate"
     manifest = json.loads((synth_out / "manifest.json").read_text())
     assert manifest["stacks"]["production-workloads"]["dependencies"] == ["production"]

@@ -112,15 +112,18 @@ def test_artifact_registry_is_encrypted_with_a_rotating_key_its_agent_may_use(en
             s, "ar", env=env, cfg=env.gcp.registries[0], key=ArtifactRegistryKey(s, "kms", env=env, project_number=PROJECT_NUMBER)
         )
     )  # type: ignore[union-attr]
-    repo, key, grant = (
-        one(synth, t) for t in ("google_artifact_registry_repository", "google_kms_crypto_key", "google_kms_crypto_key_iam_member")
-    )
+    repo, key = (one(synth, t) for t in ("google_artifact_registry_repository", "google_kms_crypto_key"))
+    grants = resources(synth, "google_kms_crypto_key_iam_member")
     assert repo["kms_key_name"].startswith("${google_kms_crypto_key.") and repo["kms_key_name"].endswith(".id}")
-    # the repository waits for the grant: created earlier, Artifact Registry cannot use the key
-    assert any(d.startswith("google_kms_crypto_key_iam_member.") for d in repo["depends_on"])
+    # the repository waits for both grants: created earlier, Artifact Registry cannot use the key
+    assert sum(d.startswith("google_kms_crypto_key_iam_member.") for d in repo["depends_on"]) == 2
     assert key["rotation_period"] == "7776000s" and key["lifecycle"]["prevent_destroy"] is True
-    assert grant["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
-    assert grant["member"] == f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+    assert {g["role"] for g in grants} == {"roles/cloudkms.cryptoKeyEncrypterDecrypter"}
+    # the service agent (made by `infra bootstrap`) and the account that creates the repository
+    assert {g["member"] for g in grants} == {
+        f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
+        f"serviceAccount:{env.gcp_service_account('deploy')}",
+    }
 
 
 @pytest.mark.parametrize("name", ["dev", "production"])
@@ -143,13 +146,22 @@ def test_cloud_build_trigger_follows_the_environment_branch(environments: dict[s
     assert env.gcp
 
     def build(s: TerraformStack) -> None:
-        registry = Registry(s, "ar", env=env, cfg=env.gcp.registries[0], key=None)  # type: ignore[union-attr]
-        identity = BuildIdentity(s, "id", env=env, registries=[registry])
-        Trigger(s, "trigger", env=env, cfg=env.gcp.build_triggers[0], identity=identity, registry=registry)  # type: ignore[union-attr]
+        identity = BuildIdentity(s, "id", env=env)
+        Trigger(s, "trigger", env=env, cfg=env.gcp.build_triggers[0], identity=identity)  # type: ignore[union-attr]
 
     synth = synth_construct(build)
     trigger = one(synth, "google_cloudbuild_trigger")
-    assert trigger["github"]["push"]["branch"] == "^staging$"
+    # a 2nd-generation repository under the region's connection (1st gen needs a console-made mapping)
+    assert "github" not in trigger
+    assert trigger["repository_event_config"]["push"]["branch"] == "^staging$"
+    repository = one(synth, "google_cloudbuildv2_repository")
+    assert repository["parent_connection"] == "projects/mlp-staging-4410/locations/us-central1/connections/github"
+    assert repository["remote_uri"] == "https://github.com/acme-ml/ml-platform.git"
+    assert trigger["repository_event_config"]["repository"].startswith("${google_cloudbuildv2_repository.")
+    # the deploy service account may act as the build service account the trigger runs as
+    act_as = one(synth, "google_service_account_iam_member")
+    assert (act_as["role"], act_as["member"]) == ("roles/iam.serviceAccountUser", f"serviceAccount:{env.gcp_service_account('deploy')}")
+    assert any(d.startswith("google_service_account_iam_member.") for d in trigger["depends_on"])
     assert trigger["filename"] == "cloudbuild.yaml"
     assert trigger["substitutions"]["_IMAGE_REPOSITORY"] == "us-central1-docker.pkg.dev/mlp-staging-4410/mlp-staging-model-server"
     assert one(synth, "google_artifact_registry_repository_iam_member")["role"] == "roles/artifactregistry.writer"

@@ -171,9 +171,17 @@ def test_the_next_environment_may_read_the_models_it_promotes(
         assert reads == [] and decrypts == []
         return
     reader = environments[reader_env].github_role_arn("deploy")
-    assert reads[0]["Principal"] == {"AWS": reader} and set(reads[0]["Action"]) == {"s3:GetObject", "s3:ListBucket"}
-    assert decrypts[0]["Principal"] == {"AWS": reader} and decrypts[0]["Action"] == "kms:Decrypt"
-    assert decrypts[0]["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{env.aws.region}.amazonaws.com"}}  # type: ignore[union-attr]
+    assert reader is not None
+    # the other account is the principal and the role an ARN condition: a policy naming a role that does
+    # not exist yet is rejected ("Invalid principal in policy" / MalformedPolicyDocumentException)
+    account_root = {"AWS": f"arn:aws:iam::{reader.split(':')[4]}:root"}
+    assert reads[0]["Principal"] == account_root and set(reads[0]["Action"]) == {"s3:GetObject", "s3:ListBucket"}
+    assert reads[0]["Condition"] == {"ArnEquals": {"aws:PrincipalArn": reader}}
+    assert decrypts[0]["Principal"] == account_root and decrypts[0]["Action"] == "kms:Decrypt"
+    assert decrypts[0]["Condition"] == {
+        "ArnEquals": {"aws:PrincipalArn": reader},
+        "StringEquals": {"kms:ViaService": f"s3.{env.aws.region}.amazonaws.com"},  # type: ignore[union-attr]
+    }
 
 
 @pytest.mark.parametrize("name", ENVS)

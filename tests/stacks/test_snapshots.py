@@ -34,7 +34,9 @@ def normalized(path: Path) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "production", "dev-workloads", "staging-workloads", "production-workloads"])
+@pytest.mark.parametrize(
+    "stack", [f"{env}{kind}" for kind in ("", "-registries", "-workloads") for env in ("dev", "staging", "production")]
+)
 def test_snapshot(synth_out: Path, stack: str) -> None:
     current = json.dumps(normalized(synth_out / "stacks" / stack / "cdk.tf.json"), indent=2, sort_keys=True) + "\n"
     snapshot = SNAPSHOTS / f"{stack}.json"

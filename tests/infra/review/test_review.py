@@ -106,7 +106,7 @@ def test_a_new_gpu_pool_and_an_in_place_machine_type_change(repo: Path) -> None:
         ("update", "aws_cloudwatch_dashboard", "dev/aws-monitoring/dashboard"),
     }
     plugin = next(c for c in dev["changes"] if c["type"] == "helm_release")
-    assert [a["after"] for a in plugin["attributes"]] == ["mlp-dev-ng-a10"] and plugin["attributes"][0]["before"] is None
+    assert [a["after"] for a in plugin["attributes"]] == ["a10"] and plugin["attributes"][0]["before"] is None
     assert dev["counts"]["replace"] == dev["counts"]["delete"] == 0 and dev["permissions"] == []
     assert _rows(staging) == {("update", "google_container_node_pool", "staging/gcp-gke/system/pool")}
     (change,) = staging["changes"]
@@ -148,8 +148,8 @@ def test_deleting_a_registry_in_production_blocks(repo: Path) -> None:
     assert code == 1
     production = _env(report, "production")
     assert _rows(production) == {
-        ("delete", "aws_ecr_repository", "production/aws-ecr-features/repository"),
-        ("delete", "aws_ecr_lifecycle_policy", "production/aws-ecr-features/lifecycle"),
+        ("delete", "aws_ecr_repository", "production-registries/aws-ecr-features/repository"),
+        ("delete", "aws_ecr_lifecycle_policy", "production-registries/aws-ecr-features/lifecycle"),
     }
     blocking = [c for c in production["changes"] if c["blocking"]]
     assert [c["type"] for c in blocking] == ["aws_ecr_repository"]

@@ -127,6 +127,8 @@ def test_replacement_follows_references_to_a_replaced_resource() -> None:
     assert changes["aws_eks_node_group"].action == "replace" and changes["aws_eks_node_group"].has_capacity
     assert "refers to `production/c.id`" in changes["aws_eks_node_group"].reasons[0]
     assert "eks_cluster" in changes["aws_eks_cluster"].citation
+    # a fixed node_group_name: the replacement destroys the group first, and the review says so
+    assert any("destroyed before the new one is created" in r and "outage" in r for r in changes["aws_eks_node_group"].reasons)
 
 
 def test_recorded_provider_plan_gives_planned_actions_and_reasons() -> None:
@@ -135,7 +137,11 @@ def test_recorded_provider_plan_gives_planned_actions_and_reasons() -> None:
     assert set(changes) == {"aws_eks_node_group", "google_container_node_pool", "google_service_account", "aws_lambda_function"}
     group = changes["aws_eks_node_group"]
     assert (group.action, group.source, group.label, group.has_capacity) == ("replace", "plan", "replacement (planned)", True)
-    assert group.reasons == ["the provider cannot update `instance_types` in place"]
+    assert group.reasons == [
+        "the provider cannot update `instance_types` in place",
+        # a fixed-name node group cannot be created before the old one is gone (no create_before_destroy)
+        "the plan destroys it before it creates the new one: it is gone until the new one is ready, an outage of its nodes",
+    ]
     assert [(a.path, a.before, a.after, a.forces) for a in group.attrs if a.path.startswith("instance")] == [
         ("instance_types[0]", "g6.xlarge", "g6.2xlarge", "plan")
     ]
@@ -273,7 +279,7 @@ def test_parity_lines_policy_statements_up_by_sid(synth_out: Path, environments:
     result = compare(synth_out, environments["staging"], environments["production"])
     by_promotion = [d for d in result.differences if d.explained_by == ("promotes_to",) and "policy" in d.attribute]
     assert by_promotion and all(".Statement.Promotion" in d.attribute for d in by_promotion)
-    assert {d.resource for d in by_promotion} == {"aws-kms/key", "aws-models/bucket/policy"}
+    assert {d.resource for d in by_promotion} == {"aws-kms/key", "aws-models/bucket/policy", "registries:aws-ecr-model-server/policy"}
 
 
 def test_unchanged_environments_are_counted_not_listed() -> None:

@@ -36,12 +36,17 @@ def bootstrap(env: Environment, *, roles: bool = True, clouds: Iterable[Cloud] =
     result = Result(env.name)
     if roles and env.ci is None:
         raise InfraError(f"{env.name}: ci: missing; ci.repository names who may assume the CI identities (add it, or pass --no-roles)")
-    if "aws" in clouds or env.state.backend == "s3":
+    # the state belongs to its backend's cloud: s3 with aws, gcs with gcp
+    if "aws" in clouds and (env.aws is not None or env.state.backend == "s3"):
         from infra.bootstrap.aws import bootstrap_aws
 
-        bootstrap_aws(env, result, roles=roles and "aws" in clouds, check_account=check_account)
-    if env.state.backend == "gcs":
+        bootstrap_aws(env, result, roles=roles, check_account=check_account)
+    if "gcp" in clouds and env.state.backend == "gcs":
         from infra.bootstrap.gcs import gcs_state
 
         gcs_state(env, result)
+    if roles and "gcp" in clouds and env.gcp is not None:
+        from infra.bootstrap.gcp import bootstrap_gcp
+
+        bootstrap_gcp(env, result)
     return result

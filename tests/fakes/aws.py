@@ -52,6 +52,10 @@ class AwsGaps:
     cluster_versions: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
 
+    def reset(self) -> None:
+        """Back to an empty seed (a server started once for a module serves one state object)."""
+        self.__init__()  # type: ignore[misc]
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     gaps: AwsGaps

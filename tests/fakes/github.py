@@ -192,6 +192,10 @@ class GitHubState:
     attestations: dict[str, list[Attestation]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
 
+    def reset(self) -> None:
+        """Back to an empty seed (a server started once for a module serves one state object)."""
+        self.__init__()  # type: ignore[misc]
+
 
 # --- JSON shapes -----------------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ def test_bootstrap_gcs_state_bucket(gcs_host: str, env_dir: Path, monkeypatch: p
     data["state"] = {"backend": "gcs", "bucket": "mlp-dev-tfstate-gcs"}
     write_env(env_dir, "dev", data)
     env = load_environments(env_dir)["dev"]
-    first = bootstrap(env, roles=False, clouds=())
+    first = bootstrap(env, roles=False, clouds=("gcp",))
     assert first.steps[0].status == "created"
     from google.cloud import storage
 
@@ -71,9 +71,9 @@ def test_bootstrap_gcs_state_bucket(gcs_host: str, env_dir: Path, monkeypatch: p
     # and patch) and reports location "US"; give it the location a real insert keeps
     bucket.location = "US-CENTRAL1"
     bucket.patch()
-    second = bootstrap(env, roles=False, clouds=())
+    second = bootstrap(env, roles=False, clouds=("gcp",))
     assert [(s.what, s.status) for s in second.steps] == [("gs://mlp-dev-tfstate-gcs", "unchanged")]
     bucket.versioning_enabled = False
     bucket.patch()
-    third = bootstrap(env, roles=False, clouds=())
+    third = bootstrap(env, roles=False, clouds=("gcp",))
     assert [(s.status, s.detail) for s in third.steps] == [("updated", "versioning")]

@@ -10,7 +10,7 @@ import typer
 from infra.cli.options import ENV_DIR, EnvDirOpt, FormatOpt
 from infra.cli.output import Format, emit, say, show
 from infra.errors import EXIT_FINDINGS, InfraError
-from infra.tables import Table
+from infra.tables import Table, styled
 
 CloudsOpt = Annotated[
     list[str] | None, typer.Option("--cloud", help="Only this cloud (aws, gcp; repeat). Default: every cloud of the environment.")
@@ -58,4 +58,36 @@ def bootstrap(
             say(finding, prefix="to do:", prefix_style="bold red")
         say("changed" if result.changed else "nothing to change")
     if result.findings:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def preflight(
+    env: Annotated[str, typer.Argument(help="Environment about to be applied for the first time.")],
+    images: Annotated[bool, typer.Option("--images", help="Also check that every image the environment pins exists.")] = False,
+    cloud: CloudsOpt = None,
+    github: Annotated[bool, typer.Option("--github/--no-github", help="Check the repository's environments and OIDC template.")] = True,
+    fmt: FormatOpt = Format.table,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Check on the live account, project and repository what ENV's first apply needs and code
+    cannot create (quotas, zones, offerings, bootstrap's identities, groups, connections, GitHub
+    Environments, no placeholders left); exit 1 with what to do for each failure."""
+    from environments.loader import load_environments
+    from infra.preflight import preflight as run_preflight
+
+    environments = load_environments(env_dir)
+    environment = environments.named(env)
+    report = run_preflight(environment, file=environments.file_of(env), images=images, clouds=_clouds(environment, cloud), github=github)
+    if fmt is Format.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    elif fmt is Format.markdown:
+        emit(report.markdown())
+    else:
+        table = Table("check", "subject", "result", "detail / what to do", title=f"preflight {env}")
+        marks = {True: styled("ok", "green"), False: styled("FAIL", "bold red"), None: styled("skip", "dim")}
+        for check in report.checks:
+            table.add_row(check.name, check.subject, marks[check.ok], check.fix if check.ok is False else check.detail)
+        show(table)
+        say(report.summary(), style="green" if report.passed else "bold red")
+    if not report.passed:
         raise typer.Exit(EXIT_FINDINGS)

@@ -28,6 +28,7 @@ app.command("plan")(review.plan)
 app.command()(review.drift)
 # before the first apply: what must exist
 app.command()(foundation.bootstrap)
+app.command()(foundation.preflight)
 # delivery: from a merge to a running environment, and on to the next one
 app.command("ci-matrix")(delivery.ci_matrix)
 app.command()(delivery.smoke)

@@ -54,11 +54,18 @@ def estimate(
         show(*cost_report.tables(result))
     else:
         emit(cost_report.to_json(result) if fmt is Format.json else cost_report.markdown(result), output)
+    stale = cost_report.stale_text(result)
+    if stale:
+        say(stale.removeprefix("⏳ "), prefix="stale prices:", prefix_style="yellow")
     for env_name, scope, est, budget in result.over_budget:
-        say(f"{env_name} {scope}: {est:,.2f} USD/month estimated, budget {budget:,.2f}", prefix="over budget:", prefix_style="red")
+        what = "with every pool at its maximum" if scope == "ceiling" else "estimated"
+        say(f"{env_name} {scope}: {est:,.2f} USD/month {what}, budget {budget:,.2f}", prefix="over budget:", prefix_style="red")
     if result.over_budget:
         raise typer.Exit(EXIT_FINDINGS)
-    say(f"cost: {result.total():,.2f} USD/month over {len(result.envs)} environment(s), within budget")
+    say(
+        f"cost: {result.total():,.2f} USD/month over {len(result.envs)} environment(s), within budget; "
+        f"ceiling {result.ceiling():,.2f} with every pool at its maximum"
+    )
 
 
 @app.command()

@@ -211,7 +211,7 @@ def rates_for(
 
     def scenario_rate(scenario: str) -> tuple[float, str]:
         own = cat.find(cloud, region, f"{scenario}/{service}/{machine}")
-        if own is not None:
+        if own is not None and own.kind == "usd":  # a price read for this type (an attached GPU's key is its family's)
             used.append(own)
             return own.value, f"{scenario} {_usd(own)}/h ({machine})"
         factor = cat.get(cloud, region, f"{scenario}/{service}/{family}")

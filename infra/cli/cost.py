@@ -205,4 +205,5 @@ def tco(
         for row in render.summary_rows(result):
             table.add_row(*row)
         show(table)
+        say(result.verdict(), prefix="verdict (the platform row):")
     say("wrote " + ", ".join(str(p) for p in files.values()))

@@ -354,8 +354,11 @@ def eks_addon(r: Resource, ctx: Ctx) -> list[CostItem]:
     metric = ctx.price("aws", "cloudwatch/custom-metric", r)
     per_cluster = ctx.price("aws", "container-insights/metrics-per-cluster", r)
     per_node = ctx.price("aws", "container-insights/metrics-per-node", r)
-    groups = [node_group(g, ctx)[1] for g in ctx.of_type("aws_eks_node_group")]
-    nodes, most = sum(h.known for h in groups) / ctx.hours, sum(h.ceiling for h in groups) / ctx.hours
+    if "eks-node-hours" not in ctx.memo:  # the stack's nodes, counted once for all its clusters' add-ons
+        groups = [node_group(g, ctx)[1] for g in ctx.of_type("aws_eks_node_group")]
+        ctx.memo["eks-node-hours"] = (sum(h.known for h in groups), sum(h.ceiling for h in groups))
+    known, ceiling = ctx.memo["eks-node-hours"]
+    nodes, most = known / ctx.hours, ceiling / ctx.hours
     metrics = per_cluster.value + per_node.value * nodes
     note = (
         f"{per_cluster.value:g} per cluster + {per_node.value:g} per node × {nodes:g} nodes (node-hours / 730); "

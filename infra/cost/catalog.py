@@ -111,12 +111,12 @@ class Price:
     max_age_days: int = 90
     kind: str = "usd"  # usd | factor | count
 
-    @property
+    @functools.cached_property
     def dated(self) -> dt.date:
         """The date the figure describes (as_of when the entry gives one)."""
         return self.as_of or self.read
 
-    @property
+    @functools.cached_property
     def stale_after(self) -> dt.date:
         return self.dated + dt.timedelta(days=self.max_age_days)
 

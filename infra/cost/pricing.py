@@ -134,8 +134,12 @@ def item(
 ) -> CostItem:
     """A cost item at ``price``; ``also``: other prices its figure depends on (confirmed and staleness)."""
     notes = f"{note}; {price.note}" if note and price.note else note or price.note
-    used = [price, *also]
-    read, stale_after = dates(used)
+    if also:
+        used = [price, *also]
+        read, stale_after = dates(used)
+        confirmed = all(p.trusted for p in used)
+    else:  # the hot path: one price
+        read, stale_after, confirmed = price.dated, price.stale_after, price.trusted
     return CostItem(
         name=name,
         kind="usage" if kind == "usage" else "fixed",
@@ -143,7 +147,7 @@ def item(
         unit=price.unit,
         unit_price=price.value,
         source=price.source,
-        confirmed=all(p.trusted for p in used),
+        confirmed=confirmed,
         note=notes,
         rates=rates,
         key=key,

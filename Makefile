@@ -15,7 +15,7 @@ ENVS ?=
 MODELS ?= artifacts/models
 PORT ?= 8080
 
-.PHONY: help install demo validate synth summary policy cost cost-diff tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy ci-matrix bootstrap smoke promote train register model-drift serve load-test all clean
+.PHONY: help install demo validate synth summary policy cost cost-diff cost-refresh tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy ci-matrix bootstrap smoke promote train register model-drift serve load-test all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ cost: synth ## monthly cost per environment (table); exit 1 when an estimate cro
 
 cost-diff: synth ## cost change against BASE (a git ref, default origin/main) as Markdown; exit 1 above budget.max_increase_pct
 	$(BIN)/infra cost diff $(ENVS) --base $(or $(BASE),origin/main) --format markdown
+
+cost-refresh: synth ## re-read the catalog's prices the stacks use from the AWS and Google price APIs (needs credentials; DRY=1 only shows); exit 1 when one could not be read
+	$(BIN)/infra cost refresh $(ENVS) $(if $(DRY),--dry-run,)
 
 review: synth .venv-checkov/bin/checkov ## review the working tree against BASE (a git ref, default HEAD): changes, replacements, moves, permissions, policy, cost, parity; full report in reports/review.md
 	$(BIN)/infra review --base $(or $(BASE),HEAD) $(ENVS)

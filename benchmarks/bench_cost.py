@@ -22,6 +22,7 @@ from pathlib import Path
 from environments.loader import load_environments
 from infra.cost.catalog import load_catalog
 from infra.cost.estimate import estimate, price_stack
+from infra.cost.refresh import wanted
 from infra.synthesized.reader import load_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,9 @@ def main() -> int:
         read_and_price_s = median_time(lambda: price_stack(load_stack(path), env, catalog))
         priced = price_stack(big, env, catalog)
     report_s = median_time(lambda: estimate(OUT))
+    # what `infra cost refresh` asks the price APIs for: one estimate against a recording catalog
+    wanted_s = median_time(lambda: wanted(OUT, ROOT / "environments", None, catalog))
+    asked = len(wanted(OUT, ROOT / "environments", None, catalog))
     infra = ROOT / ".venv" / "bin" / "infra"
     cli_s = median_time(lambda: subprocess.run([str(infra), "cost", "-f", "json"], cwd=ROOT, capture_output=True, check=True))
     result = {
@@ -80,6 +84,8 @@ def main() -> int:
         "read_and_pricing_s": round(read_and_price_s, 3),
         "read_and_pricing_resources_per_s": round(n / read_and_price_s),
         "report_all_envs_in_process_s": round(report_s, 3),
+        "refresh_wanted_s": round(wanted_s, 3),
+        "refresh_prices_asked": asked,
         "infra_cost_cli_s": round(cli_s, 3),
     }
     out = ROOT / "bench-results"

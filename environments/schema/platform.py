@@ -48,7 +48,9 @@ class StateBackend(Model):
 
 class Budget(Model):
     """The environment's monthly budget. Each cloud gets a real budget resource (AWS Budgets, a GCP
-    billing budget) for its share: ``by_cloud`` splits ``monthly_usd`` when there are two clouds."""
+    billing budget) for its share: ``by_cloud`` splits ``monthly_usd`` when there are two clouds.
+    ``ceiling_usd`` caps the ceiling, the month with every node group and pool at its maximum, which
+    ``infra cost`` and ``infra cost diff`` check as they check the estimate against ``monthly_usd``."""
 
     monthly_usd: Annotated[float, Field(gt=0)]
     by_cloud: dict[Cloud, Annotated[float, Field(gt=0)]] = {}
@@ -56,6 +58,9 @@ class Budget(Model):
     recipients: Annotated[list[Email], Field(min_length=1)]
     # `infra cost diff` fails when a change raises this environment's estimate by more than this
     max_increase_pct: Annotated[float, Field(gt=0)] | None = None
+    # a cap on the ceiling: the monthly cost with every node group and pool at its maximum all month;
+    # `infra cost` and `infra cost diff` fail above it (at least monthly_usd: the ceiling is never below the estimate)
+    ceiling_usd: Annotated[float, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
     def _sorted(self) -> Budget:
@@ -64,6 +69,11 @@ class Budget(Model):
         if self.by_cloud and abs(sum(self.by_cloud.values()) - self.monthly_usd) > 0.005:
             raise FieldError(
                 "by_cloud", f"the shares add up to {sum(self.by_cloud.values()):g}, not monthly_usd ({self.monthly_usd:g}); make them equal"
+            )
+        if self.ceiling_usd is not None and self.ceiling_usd < self.monthly_usd:
+            raise FieldError(
+                "ceiling_usd",
+                f"{self.ceiling_usd:g} is below monthly_usd ({self.monthly_usd:g}); the ceiling (every pool at its maximum) is never below the estimate, so cap it at monthly_usd or more",
             )
         return self
 
@@ -88,6 +98,9 @@ class Usage(Model):
     registry_gb: Annotated[float, Field(ge=0)] | None = None
     # Cloud Build minutes, shared evenly by the build triggers
     build_minutes: Annotated[float, Field(ge=0)] | None = None
+    # requests to the customer-managed keys (encrypt, decrypt, generate data key), per cloud, shared
+    # evenly by that cloud's keys (AWS KMS, Cloud KMS)
+    kms_requests_per_month: Annotated[int, Field(ge=0)] | None = None
 
 
 def _reason(value: str) -> str:

@@ -30,7 +30,7 @@ class DefaultToEstimate(TyperGroup):
 app = typer.Typer(
     cls=DefaultToEstimate,
     no_args_is_help=False,
-    help="Monthly cost per environment, offline (`estimate`, the default), and the cost of a change (`diff`).",
+    help="Monthly cost per environment, offline (`estimate`, the default), the cost of a change (`diff`), and `refresh` of the price catalog from the providers' price APIs.",
 )
 
 
@@ -54,11 +54,18 @@ def estimate(
         show(*cost_report.tables(result))
     else:
         emit(cost_report.to_json(result) if fmt is Format.json else cost_report.markdown(result), output)
+    stale = cost_report.stale_text(result)
+    if stale:
+        say(stale.removeprefix("⏳ "), prefix="stale prices:", prefix_style="yellow")
     for env_name, scope, est, budget in result.over_budget:
-        say(f"{env_name} {scope}: {est:,.2f} USD/month estimated, budget {budget:,.2f}", prefix="over budget:", prefix_style="red")
+        what = "with every pool at its maximum" if scope == "ceiling" else "estimated"
+        say(f"{env_name} {scope}: {est:,.2f} USD/month {what}, budget {budget:,.2f}", prefix="over budget:", prefix_style="red")
     if result.over_budget:
         raise typer.Exit(EXIT_FINDINGS)
-    say(f"cost: {result.total():,.2f} USD/month over {len(result.envs)} environment(s), within budget")
+    say(
+        f"cost: {result.total():,.2f} USD/month over {len(result.envs)} environment(s), within budget; "
+        f"ceiling {result.ceiling():,.2f} with every pool at its maximum"
+    )
 
 
 @app.command()
@@ -89,6 +96,76 @@ def diff(
         say(reason, prefix="cost check failed:", prefix_style="red")
     if result.failing:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def refresh(
+    envs: Annotated[
+        list[str] | None, typer.Argument(help="Environments whose prices to refresh (default: all).", show_default=False)
+    ] = None,
+    outdir: OutdirOpt = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+    catalog: Annotated[
+        Path | None, typer.Option("--catalog", help="The price catalog to rewrite (default: infra/cost/prices.yaml).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    aws: Annotated[bool, typer.Option("--aws/--no-aws", help="Read the AWS Price List API and EC2 spot price history.")] = True,
+    gcp: Annotated[bool, typer.Option("--gcp/--no-gcp", help="Read the Cloud Billing Catalog API.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list the keys no API is asked for.")] = False,
+    fmt: FormatOpt = Format.table,
+    today: Annotated[str | None, typer.Option("--today", hidden=True, help="The date written as `read` (YYYY-MM-DD).")] = None,
+) -> None:
+    """Re-read the prices the synthesized stacks use from the providers' price APIs (needs credentials)
+    and rewrite only the catalog entries whose value, source or date changed; exit 1 when a price the
+    stacks use could not be read."""
+    import datetime as dt
+
+    from infra.cost import refresh as cost_refresh
+
+    try:
+        day = dt.date.fromisoformat(today) if today else None
+    except ValueError:
+        raise cost_refresh.RefreshError(f"--today {today!r}: write YYYY-MM-DD") from None
+    clouds = [c for c, on in (("aws", aws), ("gcp", gcp)) if on]
+    result = cost_refresh.refresh(
+        outdir_or_default(outdir), env_dir, envs or None, clouds=clouds, catalog_path=catalog, dry_run=dry_run, today=day
+    )
+    if fmt is Format.json:
+        print(
+            json.dumps(
+                {
+                    "catalog": str(result.catalog),
+                    "today": result.today.isoformat(),
+                    "written": result.written,
+                    "asked": len(result.wanted),
+                    "changes": [
+                        {"cloud": c.cloud, "region": c.region, "key": c.key, "what": c.what, "old": c.old, "new": c.new, "ref": c.ref}
+                        for c in result.changes
+                    ],
+                    "misses": [
+                        {"cloud": m.cloud, "region": m.region, "key": m.key, "kind": m.kind, "reason": m.reason} for m in result.misses
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for change in result.changes:
+            out.print(change.text(), markup=False)
+    for m in result.misses:
+        if m.kind != "skipped":
+            say(f"{m.cloud} {m.region} {m.key}: {m.reason}", prefix=f"{m.kind}:", prefix_style="yellow")
+        elif verbose:
+            say(f"{m.cloud} {m.region} {m.key}: {m.reason}", prefix="not read:")
+    skipped = sum(m.kind == "skipped" for m in result.misses)
+    done = "would change" if result.dry_run else "changed"
+    say(
+        f"refresh: asked for {len(result.wanted)} price(s); {len(result.changes)} {done} in {result.catalog}"
+        + (f"; {skipped} kept as they are (no API is asked for them; --verbose lists them)" if skipped else "")
+        + ("" if result.changes else "; the catalog is as it was")
+    )
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 def tco(
@@ -128,4 +205,5 @@ def tco(
         for row in render.summary_rows(result):
             table.add_row(*row)
         show(table)
+        say(result.verdict(), prefix="verdict (the platform row):")
     say("wrote " + ", ".join(str(p) for p in files.values()))

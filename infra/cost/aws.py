@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from environments import facts
 from infra.cost.model import CostItem
-from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, item, node_hour_items, pricer, stored_gb_unknown
+from infra.cost.pricing import Ctx, NodeHours, free, gpu_usage_key, item, node_hour_items, pricer, rates_for, stored_gb_unknown
 from infra.synthesized.reader import Resource
 
 SECONDS_PER_HOUR = 3600
@@ -45,6 +45,7 @@ free(
     "aws_sns_topic_subscription",
 )
 free("EKS add-ons are free; they run on the cluster's nodes, priced with the node groups", "aws_eks_addon")
+CLOUDWATCH_ADDON = "amazon-cloudwatch-observability"
 free("its nodes are priced with the node group that uses it", "aws_launch_template")
 free("requests are priced with the Lambda function", "aws_lambda_function_url")
 free("the logs it writes are priced as ingestion of its log group", "aws_flow_log")
@@ -121,13 +122,38 @@ def _disk(r: Resource, ctx: Ctx) -> tuple[float, str]:
     return float(r.values.get("disk_size") or 20), "gp2"  # EKS's default node volume
 
 
+def _zones(r: Resource, ctx: Ctx) -> list[str]:
+    """The availability zones of a node group's subnets (a plan: subnet ids unknown, no zones)."""
+    zones = []
+    for ref in r.values.get("subnet_ids") or []:
+        subnet = ctx.stack.by_reference(ref) if isinstance(ref, str) else None
+        zone = subnet.values.get("availability_zone") if subnet is not None else None
+        if isinstance(zone, str) and not zone.startswith("${") and zone not in zones:
+            zones.append(zone)
+    return zones
+
+
 @pricer("aws_eks_node_group")
 def eks_node_group(r: Resource, ctx: Ctx) -> list[CostItem]:
+    return node_group(r, ctx)[0]
+
+
+def node_group(r: Resource, ctx: Ctx) -> tuple[list[CostItem], NodeHours]:
+    """A managed node group's items and node-hours (memoized: Container Insights counts the nodes)."""
+    key = f"eks-group:{r.address}"
+    if key not in ctx.memo:
+        ctx.memo[key] = _node_group(r, ctx)
+    found: tuple[list[CostItem], NodeHours] = ctx.memo[key]
+    return found
+
+
+def _node_group(r: Resource, ctx: Ctx) -> tuple[list[CostItem], NodeHours]:
     types = r.get("instance_types") or ["t3.medium"]  # EKS's default instance type
     itype = str(types[0])
     spot = r.get("capacity_type") == "SPOT"
     on_demand = ctx.price("aws", f"ec2/{itype}", r)
-    rate, rates, confirmed = compute_rates(ctx, "aws", "ec2", on_demand, spot, r)
+    zones = _zones(r, ctx)
+    rates = rates_for(ctx, "aws", "ec2", itype, on_demand, spot, r, zones if spot else ())
     label = f"{itype} {'spot' if spot else 'on-demand'}"
     note = f"priced as {itype}, the first of {len(types)} types" if len(types) > 1 else ""
     gpu_key = gpu_usage_key(r)
@@ -136,17 +162,17 @@ def eks_node_group(r: Resource, ctx: Ctx) -> list[CostItem]:
         scaling = scaling[0] if scaling else {}
     # GPU groups: the autoscaler's floor (min); other groups run their desired size
     floor = float(scaling.get("min_size") or 0) if gpu_key else float(scaling.get("desired_size") or scaling.get("min_size") or 0)
+    most = float(scaling.get("max_size") or floor)
     gpu = facts.aws_gpu(itype)
-    items, node_hours = node_hour_items(
+    items, hours = node_hour_items(
         ctx,
         r,
         label=label,
         floor_nodes=floor,
+        max_nodes=most,
         gpu_key=gpu_key,
-        unit_rate=rate,
         rates=rates,
         on_demand=on_demand,
-        confirmed=confirmed,
         gpu=(gpu.model, gpu.count) if gpu else None,
     )
     if note and items:
@@ -156,13 +182,14 @@ def eks_node_group(r: Resource, ctx: Ctx) -> list[CostItem]:
     items.append(
         item(
             f"node volumes ({size:g} GB {vtype} each)",
-            size * node_hours / ctx.hours,
+            size * hours.known / ctx.hours,
             disk,
             note="for the node-hours above",
             key="node volumes",
+            ceiling=size * hours.ceiling / ctx.hours * disk.value,
         )
     )
-    return items
+    return items, hours
 
 
 @pricer("aws_nat_gateway")
@@ -220,6 +247,37 @@ def lambda_function(r: Resource, ctx: Ctx) -> list[CostItem]:
             key="duration",
             note=f"requests × {ctx.usage.lambda_avg_duration_ms} ms (usage.lambda_avg_duration_ms) × {memory_gb:g} GB",
         ),
+        *_xray(r, requests, ctx),
+    ]
+
+
+def _xray(r: Resource, requests: float | None, ctx: Ctx) -> list[CostItem]:
+    """Active tracing records the requests X-Ray's default sampling rule picks: the first request
+    each second, and a share of the rest (requests assumed spread evenly over the month)."""
+    if r.get("tracing_config.mode") != "Active":
+        return []
+    price = ctx.price("aws", "xray/traces-recorded", r)
+    reservoir = ctx.price("aws", "xray/sampling-reservoir", r)
+    rate = ctx.price("aws", "xray/sampling-rate-pct", r)
+    seconds = ctx.hours * SECONDS_PER_HOUR
+    traces = None
+    if requests is not None:
+        first = min(requests, seconds * reservoir.value)
+        traces = first + (requests - first) * rate.value / 100
+    note = (
+        f"Active tracing, default sampling: {reservoir.value:g} request a second ({seconds * reservoir.value:,.0f} a month) "
+        f"and {rate.value:g} % of the rest"
+    )
+    return [
+        item(
+            "X-Ray traces recorded",
+            None if traces is None else traces / 1e6,
+            price,
+            kind="usage",
+            note=note,
+            key="xray",
+            also=[reservoir, rate],
+        )
     ]
 
 
@@ -254,30 +312,83 @@ def s3_bucket(r: Resource, ctx: Ctx) -> list[CostItem]:
 
 @pricer("aws_kms_key")
 def kms_key(r: Resource, ctx: Ctx) -> list[CostItem]:
-    requests = ctx.price("aws", "kms/requests", r)
-    return [
-        item(
-            "customer managed key",
-            1,
-            ctx.price("aws", "kms/key", r),
-            note=f"requests ${requests.value:g} per {requests.unit} not estimated",
+    items = [item("customer managed key", 1, ctx.price("aws", "kms/key", r), key="customer managed key")]
+    if r.values.get("enable_key_rotation"):
+        period = int(r.values.get("rotation_period_in_days") or 365)  # KMS rotates yearly unless told otherwise
+        items.append(
+            item(
+                f"key rotations (every {period} days)",
+                2,
+                ctx.price("aws", "kms/key-rotation", r),
+                note=f"the steady state, reached after two rotations ({2 * period} days); the first year costs the key alone",
+                key="key rotations",
+            )
         )
-    ]
+    requests = ctx.share(ctx.usage.kms_requests_per_month, "aws_kms_key")
+    items.append(
+        item(
+            "requests",
+            None if requests is None else requests / 1e4,
+            ctx.price("aws", "kms/requests", r),
+            kind="usage",
+            note=_shared("kms_requests_per_month", ctx, "aws_kms_key"),
+            key="requests",
+        )
+    )
+    return items
 
 
 @pricer("aws_cloudwatch_log_group")
 def log_group(r: Resource, ctx: Ctx) -> list[CostItem]:
     gb = ctx.share(ctx.usage.logs_gb, "aws_cloudwatch_log_group")
     retention = r.values.get("retention_in_days")
-    storage = ctx.price("aws", "cloudwatch/logs-storage", r)
+    days_per_month = ctx.hours / 24
+    if retention:
+        months = float(retention) / days_per_month
+        stored = None if gb is None else gb * months
+        note = f"kept {retention} days: {months:.1f} months of ingestion stored at steady state (billed compressed, so at most this)"
+    else:
+        stored, note = None, "never expires: the stored GB grow every month"
     return [
         item(
             "log ingestion",
             gb,
             ctx.price("aws", "cloudwatch/logs-ingestion", r),
             kind="usage",
-            note=_shared("logs_gb", ctx, "aws_cloudwatch_log_group")
-            + f"; storage ${storage.value:g}/GB-month compressed, kept {retention or 'forever'} days, not estimated",
+            note=_shared("logs_gb", ctx, "aws_cloudwatch_log_group"),
+        ),
+        item("log storage", stored, ctx.price("aws", "cloudwatch/logs-storage", r), kind="usage", note=note, key="log storage"),
+    ]
+
+
+@pricer("aws_eks_addon")
+def eks_addon(r: Resource, ctx: Ctx) -> list[CostItem]:
+    """The CloudWatch observability add-on turns on Container Insights: its metrics are billed as
+    custom metrics, per cluster and per node (the nodes of this stack's node groups)."""
+    if r.values.get("addon_name") != CLOUDWATCH_ADDON:
+        return []  # free: see the reason registered for aws_eks_addon
+    metric = ctx.price("aws", "cloudwatch/custom-metric", r)
+    per_cluster = ctx.price("aws", "container-insights/metrics-per-cluster", r)
+    per_node = ctx.price("aws", "container-insights/metrics-per-node", r)
+    if "eks-node-hours" not in ctx.memo:  # the stack's nodes, counted once for all its clusters' add-ons
+        groups = [node_group(g, ctx)[1] for g in ctx.of_type("aws_eks_node_group")]
+        ctx.memo["eks-node-hours"] = (sum(h.known for h in groups), sum(h.ceiling for h in groups))
+    known, ceiling = ctx.memo["eks-node-hours"]
+    nodes, most = known / ctx.hours, ceiling / ctx.hours
+    metrics = per_cluster.value + per_node.value * nodes
+    note = (
+        f"{per_cluster.value:g} per cluster + {per_node.value:g} per node × {nodes:g} nodes (node-hours / 730); "
+        "pods add 9 each, services 6 (not counted: not in the environment file)"
+    )
+    return [
+        item(
+            "Container Insights metrics",
+            metrics,
+            metric,
+            note=note,
+            key="container insights",
+            ceiling=(per_cluster.value + per_node.value * most) * metric.value,
+            also=[per_cluster, per_node],
         )
     ]
 

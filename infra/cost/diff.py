@@ -23,10 +23,16 @@ class ItemDelta:
     item: str
     base: float | None  # None: the item does not exist on that side
     head: float | None
+    base_ceiling: float = 0.0  # the item's share of the ceiling (every pool at its maximum)
+    head_ceiling: float = 0.0
 
     @property
     def delta(self) -> float:
         return (self.head or 0.0) - (self.base or 0.0)
+
+    @property
+    def ceiling_delta(self) -> float:
+        return self.head_ceiling - self.base_ceiling
 
     @property
     def change(self) -> str:
@@ -40,11 +46,22 @@ class EnvDelta:
     head: float | None  # None: a removed environment
     max_increase_pct: float | None
     items: list[ItemDelta] = field(default_factory=list)
-    over_budget: list[tuple[str, float, float]] = field(default_factory=list)
+    over_budget: list[tuple[str, float, float]] = field(default_factory=list)  # scopes "total", a cloud, "ceiling"
+    base_ceiling: float | None = None  # every pool at its maximum all month
+    head_ceiling: float | None = None
+    stale: int = 0  # head items priced with a price older than its max age
 
     @property
     def delta(self) -> float:
         return (self.head or 0.0) - (self.base or 0.0)
+
+    @property
+    def ceiling_delta(self) -> float:
+        return (self.head_ceiling or 0.0) - (self.base_ceiling or 0.0)
+
+    def change_text(self) -> str:
+        """``+$0.00 expected, ceiling +$1,234.56``: what a change does to expected usage and to what it permits."""
+        return f"{usd(self.delta, sign=True)} expected, ceiling {usd(self.ceiling_delta, sign=True)}"
 
     @property
     def pct(self) -> float | None:
@@ -63,6 +80,12 @@ class EnvDelta:
             "pct": None if self.pct is None else round(self.pct, 2),
             "max_increase_pct": self.max_increase_pct,
             "increase_exceeded": self.increase_exceeded,
+            "ceiling": {
+                "base": None if self.base_ceiling is None else round(self.base_ceiling, 2),
+                "head": None if self.head_ceiling is None else round(self.head_ceiling, 2),
+                "delta": round(self.ceiling_delta, 2),
+            },
+            "stale_items": self.stale,
             "over_budget": [{"scope": s, "estimate": round(e, 2), "budget": b} for s, e, b in self.over_budget],
             "items": [
                 {
@@ -73,6 +96,7 @@ class EnvDelta:
                     "base": i.base,
                     "head": i.head,
                     "delta": round(i.delta, 2),
+                    "ceiling_delta": round(i.ceiling_delta, 2),
                 }
                 for i in self.items
             ],
@@ -94,6 +118,10 @@ class CostDiff:
         return sum(e.head or 0.0 for e in self.envs)
 
     @property
+    def ceiling_delta(self) -> float:
+        return sum(e.ceiling_delta for e in self.envs)
+
+    @property
     def failing(self) -> list[str]:
         """Why this diff should fail a check: an increase above the limit, or a budget crossed."""
         reasons = []
@@ -101,7 +129,8 @@ class CostDiff:
             if e.increase_exceeded:
                 reasons.append(f"{e.env}: +{e.pct:.1f}% is above its budget.max_increase_pct ({e.max_increase_pct:g}%)")
             for scope, est, budget in e.over_budget:
-                reasons.append(f"{e.env}: {usd(est)} crosses its {scope} budget of {usd(budget)}")
+                what = " with every pool at its maximum" if scope == "ceiling" else ""
+                reasons.append(f"{e.env}: {usd(est)}{what} crosses its {scope} budget of {usd(budget)}")
         return reasons
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,19 +139,21 @@ class CostDiff:
             "base": self.base_label,
             "head": self.head_label,
             "monthly": {"base": round(self.base, 2), "head": round(self.head, 2), "delta": round(self.head - self.base, 2), "pct": pct},
+            "ceiling_delta": round(self.ceiling_delta, 2),
             "failing": self.failing,
             "environments": [e.to_dict() for e in self.envs],
         }
 
 
-def _items(env: EnvCost) -> dict[tuple[str, str], tuple[str, float]]:
-    out: dict[tuple[str, str], tuple[str, float]] = {}
+def _items(env: EnvCost) -> dict[tuple[str, str], tuple[str, float, float]]:
+    """(path, monthly, share of the ceiling) per (address, item)."""
+    out: dict[tuple[str, str], tuple[str, float, float]] = {}
     for r in env.resources:
         for i in r.items:
             m = i.monthly()
             key = (r.address, i.ident)
-            prev = out.get(key, (r.path, 0.0))[1]
-            out[key] = (r.path, prev + (m or 0.0))
+            _, prev, prev_ceiling = out.get(key, (r.path, 0.0, 0.0))
+            out[key] = (r.path, prev + (m or 0.0), prev_ceiling + i.ceiling_monthly())
     return out
 
 
@@ -138,11 +169,13 @@ def diff(base: CostReport, head: CostReport) -> CostDiff:
         rows = []
         for key in list(hi) + [k for k in bi if k not in hi]:
             bv, hv = bi.get(key), hi.get(key)
-            if bv is not None and hv is not None and abs(bv[1] - hv[1]) < 0.005:
+            if bv is not None and hv is not None and abs(bv[1] - hv[1]) < 0.005 and abs(bv[2] - hv[2]) < 0.005:
                 continue
-            path = (hv or bv or ("", 0.0))[0]
-            rows.append(ItemDelta(key[0], path, key[1], bv[1] if bv else None, hv[1] if hv else None))
-        rows.sort(key=lambda d: -abs(d.delta))
+            path = (hv or bv or ("", 0.0, 0.0))[0]
+            rows.append(
+                ItemDelta(key[0], path, key[1], bv[1] if bv else None, hv[1] if hv else None, bv[2] if bv else 0.0, hv[2] if hv else 0.0)
+            )
+        rows.sort(key=lambda d: (-abs(d.delta), -abs(d.ceiling_delta)))
         envs.append(
             EnvDelta(
                 name,
@@ -151,6 +184,9 @@ def diff(base: CostReport, head: CostReport) -> CostDiff:
                 h.max_increase_pct if h else None,
                 rows,
                 h.over_budget() if h else [],
+                b.ceiling() if b else None,
+                h.ceiling() if h else None,
+                len(h.stale_items()) if h else 0,
             )
         )
     return CostDiff(envs, "base", "head")
@@ -159,14 +195,16 @@ def diff(base: CostReport, head: CostReport) -> CostDiff:
 def markdown(d: CostDiff, *, limit: int = MARKDOWN_LIMIT) -> str:
     delta = d.head - d.base
     pct = f" ({100 * delta / d.base:+.1f}%)" if d.base else ""
-    icon = "❌" if d.failing else "📈" if delta > 0.005 else "📉" if delta < -0.005 else "➖"
+    up, down = delta > 0.005 or d.ceiling_delta > 0.005, delta < -0.005 or d.ceiling_delta < -0.005
+    icon = "❌" if d.failing else "📈" if up else "📉" if down else "➖"
     lines = [
-        f"### {icon} Cost: {usd(delta, sign=True)}/month{pct}",
+        f"### {icon} Cost: {usd(delta, sign=True)}/month{pct}, ceiling {usd(d.ceiling_delta, sign=True)}",
         "",
-        f"`{d.base_label}` → `{d.head_label}`: {usd(d.base)} → {usd(d.head)} a month, as configured (spot where configured).",
+        f"`{d.base_label}` → `{d.head_label}`: {usd(d.base)} → {usd(d.head)} a month, as configured (spot where configured). "
+        "The ceiling is the month with every node group and pool at its maximum: what the change permits, not what it is expected to cost.",
         "",
-        "| environment | base | head | Δ $/month | Δ % | limit | items changed |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| environment | base | head | Δ $/month | Δ % | limit | ceiling | Δ ceiling | items changed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e in d.envs:
         pct_text = "new" if e.base is None else "removed" if e.head is None else f"{e.pct:+.1f}%" if e.pct is not None else "–"
@@ -174,10 +212,18 @@ def markdown(d: CostDiff, *, limit: int = MARKDOWN_LIMIT) -> str:
         if e.increase_exceeded:
             pct_text = f"**{pct_text}** ❌"
         lines.append(
-            f"| {e.env} | {usd(e.base)} | {usd(e.head)} | {usd(e.delta, sign=True)} | {pct_text} | {limit_text} | {len(e.items)} |"
+            f"| {e.env} | {usd(e.base)} | {usd(e.head)} | {usd(e.delta, sign=True)} | {pct_text} | {limit_text} "
+            f"| {usd(e.head_ceiling)} | {usd(e.ceiling_delta, sign=True)} | {len(e.items)} |"
         )
+    lines.append("")
+    lines += [f"- {e.env}: {e.change_text()}" for e in d.envs]
     for reason in d.failing:
         lines.append(f"\n❌ {reason}")
+    stale = sum(e.stale for e in d.envs)
+    if stale:
+        lines.append(
+            f"\n⏳ {stale} cost item(s) of the head use a price older than its maximum age: run `infra cost refresh` (docs/cost.md)."
+        )
     text = "\n".join(lines) + "\n"
     note = "\n{n} change row(s) left out to stay under {limit:,} characters; `infra cost diff --format json` has them all.\n"
     budget = limit - len(text) - len(note) - 100
@@ -185,14 +231,14 @@ def markdown(d: CostDiff, *, limit: int = MARKDOWN_LIMIT) -> str:
     for e in d.envs:
         if not e.items:
             continue
-        head = f"\n<details><summary>{e.env}: {len(e.items)} cost item(s) changed</summary>\n\n| resource | cost item | change | base | head | Δ $/month |\n|---|---|---|---:|---:|---:|"
+        head = f"\n<details><summary>{e.env}: {len(e.items)} cost item(s) changed</summary>\n\n| resource | cost item | change | base | head | Δ $/month | Δ ceiling |\n|---|---|---|---:|---:|---:|---:|"
         tail = "\n\n</details>\n"
         if len(head) + len(tail) > budget:
             left_out += len(e.items)
             continue
         section, budget = head, budget - len(head) - len(tail)
         for i in e.items:
-            row = f"\n| `{md_cell(i.path)}` | {md_cell(i.item)} | {i.change} | {usd(i.base)} | {usd(i.head)} | {usd(i.delta, sign=True)} |"
+            row = f"\n| `{md_cell(i.path)}` | {md_cell(i.item)} | {i.change} | {usd(i.base)} | {usd(i.head)} | {usd(i.delta, sign=True)} | {usd(i.ceiling_delta, sign=True)} |"
             if len(row) > budget:
                 left_out += 1
                 continue

@@ -8,8 +8,10 @@ the environment file's ``usage`` section.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ SHARED = (
     "google_compute_router_nat",
     "google_cloudbuild_trigger",
     "google_container_cluster",
+    "aws_kms_key",
+    "google_kms_crypto_key",
 )
 
 
@@ -46,11 +50,12 @@ def _status(items: list[CostItem]) -> Status:
     return "usage" if unknown else "free"
 
 
-def price_stack(stack: Stack, env: Environment | None, catalog: Catalog) -> list[ResourceCost]:
+def price_stack(stack: Stack, env: Environment | None, catalog: Catalog, today: dt.date | None = None) -> list[ResourceCost]:
     pricers, free = registry()
     raw: dict[str, dict[str, dict[str, Any]]] = stack.raw.get("resource", {})
     counts = {t: len(raw.get(t, {})) for t in SHARED}
-    ctx = Ctx(stack=stack, env=env, catalog=catalog, regions=provider_regions(stack), counts=counts)
+    day = today or dt.date.today()
+    ctx = Ctx(stack=stack, env=env, catalog=catalog, regions=provider_regions(stack), counts=counts, today=day)
     priced = []
     for rtype, by_name in raw.items():
         cloud = cloud_of(rtype)
@@ -70,8 +75,11 @@ def price_stack(stack: Stack, env: Environment | None, catalog: Catalog) -> list
             except MissingPrice as exc:
                 priced.append(ResourceCost(stack.name, r.address, r.path, rtype, cloud, "unsupported", [], str(exc)))
                 continue
+            items = [replace(i, stale=True) if i.stale_after is not None and day > i.stale_after else i for i in items]
             status = _status(items)
-            reason = "" if status != "free" else "; ".join(i.note for i in items if i.note) or "nothing billable as configured"
+            reason = (
+                "" if status != "free" else "; ".join(i.note for i in items if i.note) or free.get(rtype, "nothing billable as configured")
+            )
             priced.append(ResourceCost(stack.name, r.address, r.path, rtype, cloud, status, items, reason))
     return priced
 
@@ -83,9 +91,12 @@ def estimate(
     *,
     catalog: Catalog | None = None,
     plans: dict[str, Path] | None = None,
+    today: dt.date | None = None,
 ) -> CostReport:
     """The cost report of the named environments (default: all) from ``outdir``; an environment
-    named in ``plans`` is priced from that ``terraform show -json`` plan instead."""
+    named in ``plans`` is priced from that ``terraform show -json`` plan instead. A price older than
+    its max age on ``today`` (default: the real today) marks the items it prices stale."""
+    today = today or dt.date.today()
     catalog = catalog or load_catalog()
     envs = load_environments(env_dir)
     wanted = list(names) if names else list(envs)
@@ -101,9 +112,10 @@ def estimate(
     for name in wanted:
         env = envs[name]
         stacks = [stack_from_plan(plans[name], name)] if name in plans else by_env[name]
-        resources = [rc for s in stacks for rc in price_stack(s, env, catalog)]
+        resources = [rc for s in stacks for rc in price_stack(s, env, catalog, today)]
         result.append(EnvCost(name, [s.name for s in stacks], resources, budget_scopes(env), env.budget.max_increase_pct))
-    return CostReport(result, str(catalog.path), catalog.hours_per_month, "plan" if plans else "synth")
+    ages = {k: (a.days, a.reason) for k, a in catalog.max_age.items()}
+    return CostReport(result, str(catalog.path), catalog.hours_per_month, "plan" if plans else "synth", today, ages)
 
 
 def budget_scopes(env: Environment) -> dict[str, float]:
@@ -111,6 +123,8 @@ def budget_scopes(env: Environment) -> dict[str, float]:
     for cloud in ("aws", "gcp"):
         if getattr(env, cloud) is not None:
             scopes[cloud] = env.budget_usd(cloud)
+    if env.budget.ceiling_usd is not None:
+        scopes["ceiling"] = env.budget.ceiling_usd
     return scopes
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from infra.cost.catalog import Price
 from infra.cost.model import CostItem
-from infra.cost.pricing import Ctx, compute_rates, free, gpu_usage_key, hours_item, item, node_hour_items, pricer, stored_gb_unknown
+from infra.cost.pricing import Ctx, NodeHours, free, gpu_usage_key, item, node_hour_items, pricer, rates_for, stored_gb_unknown
 from infra.synthesized.gpu_pools import gke_pool_zones
 from infra.synthesized.reader import Resource
 
@@ -76,8 +76,8 @@ def _zones(r: Resource, ctx: Ctx) -> tuple[int, str]:
     return gke_pool_zones(ctx.stack, r)
 
 
-def pool_nodes(r: Resource, ctx: Ctx) -> tuple[float, float]:
-    """(always-on nodes, node-hours known) of a node pool; memoized, Cloud NAT counts them."""
+def pool_nodes(r: Resource, ctx: Ctx) -> tuple[float, NodeHours]:
+    """(always-on nodes, node-hours known and at the maximum) of a node pool; memoized, Cloud NAT counts them."""
     key = f"pool:{r.address}"
     if key not in ctx.memo:
         ctx.memo[key] = _pool_cost(r, ctx)
@@ -85,7 +85,7 @@ def pool_nodes(r: Resource, ctx: Ctx) -> tuple[float, float]:
     return floor, hours
 
 
-def _pool_cost(r: Resource, ctx: Ctx) -> tuple[list[CostItem], float, float]:
+def _pool_cost(r: Resource, ctx: Ctx) -> tuple[list[CostItem], float, NodeHours]:
     cluster = _cluster(r, ctx)
     where = cluster or r
     zones, zones_text = _zones(r, ctx)
@@ -98,10 +98,17 @@ def _pool_cost(r: Resource, ctx: Ctx) -> tuple[list[CostItem], float, float]:
         floor = float(auto.get("min_node_count") or 0) * zones
     else:
         floor = float(r.values.get("node_count") or r.values.get("initial_node_count") or 1) * zones
+    if auto.get("total_max_node_count") is not None:
+        most = float(auto["total_max_node_count"])
+    elif auto:
+        most = float(auto.get("max_node_count") or 0) * zones
+    else:
+        most = floor
     machine = str(r.get("node_config.machine_type") or "e2-medium")  # GKE's default machine type
     spot = bool(r.get("node_config.spot") or r.get("node_config.preemptible"))
     on_demand = ctx.price("gcp", f"gce/{machine}", where)
-    rate, rates, confirmed = compute_rates(ctx, "gcp", "gce", on_demand, spot, where)
+    # Spot VM prices are regional (one SKU per region): the pool's zones share its region's price
+    rates = rates_for(ctx, "gcp", "gce", machine, on_demand, spot, where)
     label = f"{machine} {'spot' if spot else 'on-demand'}"
     accelerators = r.get("node_config.guest_accelerator") or []
     gpu_note, extra = _accelerators(accelerators, on_demand, ctx, where, spot)
@@ -111,38 +118,40 @@ def _pool_cost(r: Resource, ctx: Ctx) -> tuple[list[CostItem], float, float]:
         r,
         label=label,
         floor_nodes=floor,
+        max_nodes=most,
         gpu_key=gpu_usage_key(r),
-        unit_rate=rate,
         rates=rates,
         on_demand=on_demand,
-        confirmed=confirmed,
         gpu=gpu,
     )
     items = [_with_note(i, f"{zones_text}; {gpu_note}" if gpu_note else zones_text) for i in items]
-    for gpu_price, count in extra:  # GPUs attached to N1 machines, priced per GPU-hour
-        g_rate, g_rates, g_ok = compute_rates(ctx, "gcp", "gce", gpu_price, spot, where)
-        scaled = {s: v * count for s, v in g_rates.items()}
-        items.append(
-            hours_item(
-                f"{count} × {gpu_price.key.split('/')[1]} attached",
-                hours,
-                g_rate * count,
-                scaled,
-                gpu_price,
-                g_ok,
-                kind="fixed",
-                key=f"attached {gpu_price.key}",
-            )
+    for gpu_price, count in extra:  # GPUs attached to N1 machines, priced per GPU-hour, floor and burst apart
+        gpu_name = gpu_price.key.split("/")[1]
+        g_rates = rates_for(ctx, "gcp", "gce", gpu_name, gpu_price, spot, where)
+        attached, _ = node_hour_items(
+            ctx,
+            r,
+            label=f"{count} × {gpu_name} attached",
+            floor_nodes=floor,
+            max_nodes=most,
+            gpu_key=gpu_usage_key(r),
+            rates=g_rates,
+            on_demand=gpu_price,
+            scale=count,
+            key_prefix=f"attached {gpu_price.key}",
         )
+        items += attached
     size = float(r.get("node_config.disk_size_gb") or 100)
     dtype = str(r.get("node_config.disk_type") or "pd-balanced")
+    disk = ctx.price("gcp", f"disk/{dtype}", where)
     items.append(
         item(
             f"boot disks ({size:g} GB {dtype} each)",
-            size * hours / ctx.hours,
-            ctx.price("gcp", f"disk/{dtype}", where),
+            size * hours.known / ctx.hours,
+            disk,
             note="for the node-hours above",
             key="boot disks",
+            ceiling=size * hours.ceiling / ctx.hours * disk.value,
         )
     )
     return items, floor, hours
@@ -198,21 +207,21 @@ def container_cluster(r: Resource, ctx: Ctx) -> list[CostItem]:
 @pricer("google_compute_router_nat")
 def router_nat(r: Resource, ctx: Ctx) -> list[CostItem]:
     if "gke-node-hours" not in ctx.memo:
-        ctx.memo["gke-node-hours"] = sum(pool_nodes(p, ctx)[1] for p in ctx.of_type("google_container_node_pool"))
-    vms = ctx.memo["gke-node-hours"] / ctx.hours
+        pools = [pool_nodes(p, ctx)[1] for p in ctx.of_type("google_container_node_pool")]
+        ctx.memo["gke-node-hours"] = (sum(h.known for h in pools), sum(h.ceiling for h in pools))
+    known, most = ctx.memo["gke-node-hours"]
+    vms, vms_max = known / ctx.hours, most / ctx.hours
     per_vm = ctx.price("gcp", "nat/vm-hour", r)
     cap = ctx.price("gcp", "nat/gateway-hour-cap", r)
     hourly = min(vms * per_vm.value, cap.value)
-    gateway = CostItem(
-        name=f"gateway: {vms:g} VMs × ${per_vm.value:g}/h, capped at ${cap.value:g}/h",
-        kind="fixed",
-        quantity=ctx.hours,
+    base = item(f"gateway: {vms:g} VMs × ${per_vm.value:g}/h, capped at ${cap.value:g}/h", ctx.hours, per_vm, also=[cap])
+    gateway = replace(
+        base,
         unit="gateway-hour",
         unit_price=hourly,
-        source=per_vm.source,
-        confirmed=per_vm.confirmed and cap.confirmed,
         note="VMs: the GKE nodes of this stack (node-hours / 730)",
         key="gateway",
+        ceiling=min(vms_max * per_vm.value, cap.value) * ctx.hours,
     )
     ips = r.values.get("nat_ips") or []
     n_ips = len(ips) if r.values.get("nat_ip_allocate_option") == "MANUAL_ONLY" else 1
@@ -257,11 +266,44 @@ def build_trigger(r: Resource, ctx: Ctx) -> list[CostItem]:
     return [item("build minutes", minutes, ctx.price("gcp", "build/minute", r), kind="usage", note="usage.build_minutes")]
 
 
+def _seconds(duration: object) -> float | None:
+    """``7776000s`` (a Terraform duration in seconds) as a number."""
+    if isinstance(duration, str) and duration.endswith("s"):
+        try:
+            return float(duration[:-1])
+        except ValueError:
+            return None
+    return None
+
+
 @pricer("google_kms_crypto_key")
 def crypto_key(r: Resource, ctx: Ctx) -> list[CostItem]:
-    rotation = r.values.get("rotation_period")
-    note = f"rotated every {rotation}: each rotation adds an active version" if rotation else ""
-    return [item("active key version", 1, ctx.price("gcp", "kms/key-version", r), note=note)]
+    period = _seconds(r.values.get("rotation_period"))
+    price = ctx.price("gcp", "kms/key-version", r)
+    if period:
+        days = period / 86400
+        versions = 1 + int(365 // days)
+        version_item = item(
+            f"active key versions a year on (rotated every {days:g} days)",
+            versions,
+            price,
+            note=f"1 + {versions - 1} rotations in a year; older versions are billed until destroyed, so the count keeps growing",
+            key="active key version",
+        )
+    else:
+        version_item = item("active key version", 1, price)
+    requests = ctx.share(ctx.usage.kms_requests_per_month, "google_kms_crypto_key")
+    return [
+        version_item,
+        item(
+            "requests",
+            None if requests is None else requests / 1e4,
+            ctx.price("gcp", "kms/requests", r),
+            kind="usage",
+            note="usage.kms_requests_per_month",
+            key="requests",
+        ),
+    ]
 
 
 @pricer("google_storage_bucket")

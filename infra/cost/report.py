@@ -37,6 +37,39 @@ def monthlymd_cell(i: CostItem) -> str:
     return f"{i.price_text()}" if m is None else usd(m)
 
 
+def flag(i: CostItem) -> str:
+    """Why a reader should doubt an item's unit price: unconfirmed, or stale (older than its max age)."""
+    flags = []
+    if not i.confirmed:
+        flags.append("unconfirmed price")
+    if i.stale:
+        flags.append(f"stale price (from {i.read.isoformat() if i.read else '?'})")
+    return ", ".join(flags)
+
+
+def marks(i: CostItem) -> str:
+    return ("" if i.confirmed else " ⚠") + (" ⏳" if i.stale else "")
+
+
+def ages_text(report: CostReport) -> str:
+    """``90 days, spot 30``: how old a price may be before it is marked stale."""
+    default = report.max_age.get("default", (90, ""))[0]
+    others = "".join(f", {k} {d}" for k, (d, _) in report.max_age.items() if k != "default")
+    return f"{default} days{others}"
+
+
+def stale_text(report: CostReport) -> str:
+    """One line on the stale prices of the report, or "" when there are none."""
+    stale = [(e, r, i) for e in report.envs for r, i in e.stale_items()]
+    if not stale:
+        return ""
+    oldest = min(i.read for _, _, i in stale if i.read is not None)
+    return (
+        f"⏳ {len(stale)} cost item(s) use a price older than its maximum age on {report.today.isoformat()} "
+        f"({ages_text(report)}; the oldest from {oldest.isoformat()}): run `infra cost refresh` where credentials are, see docs/cost.md."
+    )
+
+
 def _rows(env: EnvCost) -> list[tuple[ResourceCost, CostItem]]:
     return [(r, i) for r in env.resources if r.status in ("priced", "usage") for i in r.items]
 
@@ -50,7 +83,7 @@ def budget_text(env: EnvCost) -> str:
     over = {scope for scope, _, _ in env.over_budget()}
     parts = []
     for scope, budget in env.budget_usd.items():
-        estimate = env.total() if scope == "total" else env.total(cloud=scope)
+        estimate = env.scope_total(scope)
         mark = "OVER" if scope in over else f"{estimate / budget:.0%}"
         parts.append(f"{scope} {usd(budget)} ({mark})")
     return ", ".join(parts)
@@ -70,12 +103,14 @@ def tables(report: CostReport) -> list[Table]:
             title_justify="left",
         )
         for r, i in _rows(env):
-            flag = "" if i.confirmed else "unconfirmed price"
-            t.add_row(r.path, i.name, qty(i), i.price_text(), monthlymd_cell(i), flag)
+            t.add_row(r.path, i.name, qty(i), i.price_text(), monthlymd_cell(i), flag(i))
         for cloud in env.clouds:
             t.add_row("", styled(f"{cloud} total", "bold"), "", "", styled(usd(env.total(cloud=cloud)), "bold"), "")
         t.add_row("", styled(f"{env.env} total", "bold"), "", "", styled(usd(env.total()), "bold"), "")
-        t.caption = f"{_counts_text(env)}. Budget: {budget_text(env)}."
+        t.add_row("", f"ceiling: every pool at its maximum, {report.hours_per_month:g} h", "", "", usd(env.ceiling()), "")
+        stale = len(env.stale_items())
+        stale_note = f" {stale} item(s) priced with a stale price (older than {ages_text(report)})." if stale else ""
+        t.caption = f"{_counts_text(env)}. Budget: {budget_text(env)}.{stale_note}"
         out.append(t)
         unsupported = [r for r in env.resources if r.status == "unsupported"]
         if unsupported:
@@ -92,15 +127,25 @@ def summary_table(report: CostReport) -> Table:
         "environment",
         "cloud",
         *[SCENARIO_LABEL[s] for s in SCENARIOS],
+        "ceiling (pools at max)",
         "budget",
         title="monthly estimate by scenario",
         title_justify="left",
     )
     for env in report.envs:
         for cloud in env.clouds:
-            t.add_row(env.env, cloud, *[usd(env.total(s, cloud)) for s in SCENARIOS], usd(env.budget_usd.get(cloud)))
-        t.add_row(styled(env.env, "bold"), "all", *[styled(usd(env.total(s)), "bold") for s in SCENARIOS], usd(env.budget_usd["total"]))
-    t.add_row(styled("platform", "bold"), "all", *[styled(usd(report.total(s)), "bold") for s in SCENARIOS], "")
+            t.add_row(
+                env.env, cloud, *[usd(env.total(s, cloud)) for s in SCENARIOS], usd(env.ceiling(cloud)), usd(env.budget_usd.get(cloud))
+            )
+        budget = usd(env.budget_usd["total"]) + (f", ceiling {usd(env.budget_usd['ceiling'])}" if "ceiling" in env.budget_usd else "")
+        t.add_row(
+            styled(env.env, "bold"),
+            "all",
+            *[styled(usd(env.total(s)), "bold") for s in SCENARIOS],
+            styled(usd(env.ceiling()), "bold"),
+            budget,
+        )
+    t.add_row(styled("platform", "bold"), "all", *[styled(usd(report.total(s)), "bold") for s in SCENARIOS], usd(report.ceiling()), "")
     return t
 
 
@@ -112,16 +157,25 @@ def markdown(report: CostReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         "",
         f"Monthly, from the synthesized stacks and each environment file's `usage` (prices: `{rel_path(report.catalog)}`, a month = {report.hours_per_month:g} h).",
         "",
-        "| environment | " + " | ".join(SCENARIO_LABEL[s] for s in SCENARIOS) + " | budget | resources |",
-        "|---|" + "---:|" * len(SCENARIOS) + "---|---|",
+        "| environment | " + " | ".join(SCENARIO_LABEL[s] for s in SCENARIOS) + " | ceiling (pools at max) | budget | resources |",
+        "|---|" + "---:|" * len(SCENARIOS) + "---:|---|---|",
     ]
     for env in report.envs:
         lines.append(
-            f"| {env.env} | " + " | ".join(usd(env.total(s)) for s in SCENARIOS) + f" | {budget_text(env)} | {_counts_text(env)} |"
+            f"| {env.env} | "
+            + " | ".join(usd(env.total(s)) for s in SCENARIOS)
+            + f" | {usd(env.ceiling())} | {budget_text(env)} | {_counts_text(env)} |"
         )
-    lines.append("| **platform** | " + " | ".join(f"**{usd(report.total(s))}**" for s in SCENARIOS) + " | | |")
+    lines.append("| **platform** | " + " | ".join(f"**{usd(report.total(s))}**" for s in SCENARIOS) + f" | {usd(report.ceiling())} | | |")
     for env_name, scope, est, budget in over:
-        lines.append(f"\n**{env_name}** is over its {scope} budget: {usd(est)} estimated against {usd(budget)}.")
+        what = "with every pool at its maximum" if scope == "ceiling" else "estimated"
+        lines.append(f"\n**{env_name}** is over its {scope} budget: {usd(est)} {what} against {usd(budget)}.")
+    lines.append(
+        f"\nThe ceiling is the month with every node group and pool at its maximum all {report.hours_per_month:g} h, other items as expected."
+    )
+    stale = stale_text(report)
+    if stale:
+        lines.append(f"\n{stale}")
     text = "\n".join(lines) + "\n"
     left_out = 0
     for env in report.envs:
@@ -131,8 +185,7 @@ def markdown(report: CostReport, *, limit: int = MARKDOWN_LIMIT) -> str:
             "|---|---|---:|---:|---:|",
         ]
         for r, i in _rows(env):
-            mark = "" if i.confirmed else " ⚠"
-            section.append(f"| `{md_cell(r.path)}` | {md_cell(i.name)} | {qty(i)} | {i.price_text()}{mark} | {monthlymd_cell(i)} |")
+            section.append(f"| `{md_cell(r.path)}` | {md_cell(i.name)} | {qty(i)} | {i.price_text()}{marks(i)} | {monthlymd_cell(i)} |")
         for r in env.resources:
             if r.status == "unsupported":
                 section.append(f"| `{md_cell(r.path)}` | **not priced**: {md_cell(r.reason)} | | | |")
@@ -144,7 +197,10 @@ def markdown(report: CostReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         text += chunk
     if left_out:
         text += f"\n{left_out} environment detail section(s) left out to stay under {limit:,} characters; `infra cost --format json` has them all.\n"
-    text += "\n⚠ marks a unit price the catalog could not confirm on the provider's page; see docs/cost.md.\n"
+    text += (
+        "\n⚠ marks a unit price the catalog could not confirm on the provider's page or API; "
+        f"⏳ one older than its maximum age ({ages_text(report)}); see docs/cost.md.\n"
+    )
     return text
 
 

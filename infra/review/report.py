@@ -56,10 +56,14 @@ def _policy(e: EnvReview) -> str:
 def _cost(e: EnvReview) -> str:
     if e.cost is None:
         return "–" if e.state == "unchanged" else "n/a"
-    if e.state == "unchanged" and abs(e.cost.delta) < 0.005:
-        return "–"
+    ceiling = e.cost.ceiling_delta
+    stale = " ⏳" if e.cost.stale else ""
+    if e.state == "unchanged" and abs(e.cost.delta) < 0.005 and abs(ceiling) < 0.005:
+        return "–" + stale
     pct = f" ({e.cost.pct:+.1f}%)" if e.cost.pct is not None and abs(e.cost.delta) >= 0.005 else ""
-    text = usd(e.cost.delta, sign=True) + pct
+    # the ceiling (every pool at its maximum) shows what a change permits: a higher max_size costs
+    # nothing expected and may cost a lot
+    text = usd(e.cost.delta, sign=True) + pct + (f", ceiling {usd(ceiling, sign=True)}" if abs(ceiling) >= 0.005 else "") + stale
     return f"❌ {text}" if e.cost_failing else text
 
 
@@ -205,10 +209,11 @@ def _sections(e: EnvReview, everything: bool) -> list[_Section]:
         out.append(_Section(e.env, title, 5, rows, rows[: len(p.unexplained)], head, head))
     if e.cost is not None and e.cost.items:
         rows = [
-            f"| `{md_cell(i.path)}` | {md_cell(i.item)} | {i.change} | {usd(i.base)} | {usd(i.head)} | {usd(i.delta, sign=True)} |"
+            f"| `{md_cell(i.path)}` | {md_cell(i.item)} | {i.change} | {usd(i.base)} | {usd(i.head)} | {usd(i.delta, sign=True)} "
+            f"| {usd(i.ceiling_delta, sign=True)} |"
             for i in e.cost.items
         ]
-        head = "| resource | cost item | change | base | head | Δ $/month |\n|---|---|---|---:|---:|---:|"
+        head = "| resource | cost item | change | base | head | Δ $/month | Δ ceiling |\n|---|---|---|---:|---:|---:|---:|"
         out.append(_Section(e.env, f"{e.env}: cost items changed ({len(rows)})", 4, rows, rows[:10], head, head))
     return out
 

@@ -19,6 +19,8 @@ def _usd(v: float) -> str:
 def _break_even_text(p: Projection, scenario: str) -> str:
     if not p.gpus_in_use:
         return "no GPUs"
+    if not p.owns:
+        return "see platform"
     m = p.break_even(scenario)
     return f"month {m}" if m else f"not within {p.months // 12} years"
 
@@ -32,8 +34,8 @@ def summary_rows(t: TcoReport) -> list[list[str]]:
                 p.scope,
                 gpus,
                 *[_usd(p.total(s)) for s in CLOUD_SCENARIOS],
-                _usd(p.total("on-prem")),
-                _usd(sum(p.onprem_amortized)),
+                _usd(p.total("on-prem")) if p.owns else "–",
+                _usd(sum(p.onprem_amortized)) if p.owns else "–",
                 *[_break_even_text(p, s) for s in ("configured", "commit-3y")],
             ]
         )
@@ -61,21 +63,23 @@ def markdown(t: TcoReport, charts: dict[str, str] | None = None) -> str:
         "",
         f"Totals over {years * 12} months with {t.assumptions['growth_pct_per_year']:g}% growth a year; on-prem keeps the non-GPU part in the cloud (as configured) and pays purchases in cash.",
         "",
+        f"**Verdict (the platform row).** {t.verdict()}",
+        "",
         "| " + " | ".join(SUMMARY_HEADER) + " |",
         "|---|---|" + "---:|" * 6 + "---|---|",
         *["| " + " | ".join(r) + " |" for r in summary_rows(t)],
         "",
         "#### Platform by year",
         "",
-        "| year | cloud as configured | cloud 3-y commit | on-prem (cash) | on-prem (amortized) | servers owned |",
-        "|---|---:|---:|---:|---:|---|",
+        "| year | cloud as configured | cloud 3-y commit | on-prem (cash) | on-prem (amortized) | servers owned | cabinets |",
+        "|---|---:|---:|---:|---:|---|---:|",
     ]
     p = t.platform
     for y in range(years):
         sl = slice(12 * y, 12 * y + 12)
         owned = ", ".join(f"{n} × {k}" for k, n in p.servers[12 * y + 11].items()) or "–"
         lines.append(
-            f"| {y + 1} | {_usd(sum(p.cloud['configured'][sl]))} | {_usd(sum(p.cloud['commit-3y'][sl]))} | {_usd(sum(p.onprem[sl]))} | {_usd(sum(p.onprem_amortized[sl]))} | {owned} |"
+            f"| {y + 1} | {_usd(sum(p.cloud['configured'][sl]))} | {_usd(sum(p.cloud['commit-3y'][sl]))} | {_usd(sum(p.onprem[sl]))} | {_usd(sum(p.onprem_amortized[sl]))} | {owned} | {p.cabinets[12 * y + 11]} |"
         )
     lines += ["", "#### Assumptions", "", "| assumption | value | source |", "|---|---:|---|"]
     for key, value in t.assumptions.values.items():
@@ -174,6 +178,7 @@ def html(t: TcoReport, chart_paths: dict[str, Path]) -> str:
         for n, s in t.assumptions.servers.items()
     ]
     return template.render(
+        verdict=t.verdict(),
         years=int(t.assumptions["horizon_years"]),
         growth=t.assumptions["growth_pct_per_year"],
         header=SUMMARY_HEADER,

@@ -81,7 +81,7 @@ def test_a_gpu_attached_to_an_n1_machine_is_priced_on_top() -> None:
     assert gpu.monthly() == pytest.approx(2 * price("gpu/nvidia-tesla-t4", "gcp", "us-central1") * H)  # zonal: one zone
 
 
-def test_no_sustained_use_discount_and_spot_is_the_catalog_factor() -> None:
+def test_no_sustained_use_discount_and_spot_is_the_family_factor() -> None:
     pool = {
         "autoscaling": {"min_node_count": 1, "max_node_count": 1},
         "location": "us-central1-a",
@@ -91,7 +91,7 @@ def test_no_sustained_use_discount_and_spot_is_the_catalog_factor() -> None:
     node = next(i for i in r.items if i.unit == "node-hour")
     on_demand = price("gce/g2-standard-8", "gcp", "us-central1")
     assert node.monthly("on-demand") == pytest.approx(on_demand * H)  # a full month, no discount
-    assert node.monthly() == pytest.approx(on_demand * price("spot/gce", "gcp", "us-central1") * H)
+    assert node.monthly() == pytest.approx(on_demand * price("spot/gce/g2", "gcp", "us-central1") * H)
     assert node.monthly("commit-3y") == node.monthly()  # spot stays spot under a commitment
 
 
@@ -145,7 +145,7 @@ def test_gpu_node_hours_above_the_floor_come_from_usage(environments: dict[str, 
     r = priced({"aws_eks_node_group": {"g": group}}, env)["aws_eks_node_group.g"]
     hours = next(i for i in r.items if i.ident == "node-hours:above")
     assert hours.quantity == 80
-    assert hours.monthly() == pytest.approx(80 * price("ec2/g6.xlarge") * price("spot/ec2"))
+    assert hours.monthly() == pytest.approx(80 * price("ec2/g6.xlarge") * price("spot/ec2/g6"))  # no subnets: the family factor
     assert hours.monthly("on-demand") == pytest.approx(80 * price("ec2/g6.xlarge"))
     disk = next(i for i in r.items if i.ident == "node volumes")
     assert disk.quantity == pytest.approx(20 * 80 / H)  # EKS's default 20 GB volume for 80 node-hours
@@ -250,10 +250,12 @@ def test_diff_of_two_snapshots_keys_by_address_and_item(
     (env,) = d.envs
     assert env.max_increase_pct == 25  # staging.yaml's budget.max_increase_pct
     # a floor of 3 always-on g6.xlarge spot nodes: 3 × 730 h, of which the declared 200 h were counted before
-    spot_rate = price("ec2/g6.xlarge") * price("spot/ec2")
+    spot_rate = price("ec2/g6.xlarge") * price("spot/ec2/g6")  # no zone prices in the catalog: the family factor
     disks = 100 * price("ebs/gp3")  # the group's 100 GB volumes, for the added node-hours
     added_hours = 3 * H - 200
-    assert env.delta == pytest.approx(added_hours * spot_rate + added_hours / H * disks, rel=1e-6)
+    # and Container Insights' 8 metrics per node for the nodes added: 8 × (3 − 200/730) × $0.30
+    metrics = price("container-insights/metrics-per-node") * price("cloudwatch/custom-metric")
+    assert env.delta == pytest.approx(added_hours * spot_rate + added_hours / H * (disks + metrics), rel=1e-6)
     by_item = {i.item: i for i in env.items}
     assert by_item["node-hours:floor"].change == "added"
     assert by_item["node-hours:above"].change == "removed"  # 200 h declared is now below the floor

@@ -109,3 +109,74 @@ def test_cli_writes_markdown_html_and_charts(synth_out: Path, tmp_path: Path, ca
     )
     md = (out / "tco.md").read_text()
     assert "| platform |" in md and "![cumulative TCO with break-even](tco-cumulative.png)" in md
+
+
+def gpus_report(envs: dict[str, float]) -> CostReport:
+    """Environments each running ``n`` L4s all month (one L4 per node), $100 a GPU-month."""
+    out = []
+    for name, n in envs.items():
+        gpu = CostItem("node-hours", "fixed", 730 * n, "node-hour", 100 / 730, "https://example.com", gpu="nvidia-l4", gpus=1)
+        out.append(
+            EnvCost(
+                name,
+                [name],
+                [ResourceCost(name, "g.g", f"{name}/aws-gpu-l4", "aws_eks_node_group", "aws", "priced", [gpu])],
+                {"total": 1e6},
+            )
+        )
+    return CostReport(out, "catalog", 730)
+
+
+def test_the_platform_owns_the_servers_and_is_the_verdict() -> None:
+    # dev 0.4 and staging 0.4 L4s: on their own each would buy a whole 8-GPU server; the platform
+    # needs ceil(0.8 / 0.6) = 2 GPUs, one server
+    a = tco.load_assumptions()
+    t = tco.build(gpus_report({"dev": 0.4, "staging": 0.4}), a)
+    dev, staging, platform = t.projections
+    assert not dev.owns and not staging.owns and platform.owns
+    assert platform.servers[0] == {"nvidia-l4": 1}
+    assert dev.break_even("configured") is None and dev.to_dict()["totals"]["on-prem"] is None
+    rows = {r[0]: r for r in render.summary_rows(t)}
+    assert rows["dev"][6] == "–" and rows["dev"][8] == "see platform" and rows["platform"][6].startswith("$")
+    text = render.markdown(t)
+    assert "**Verdict (the platform row).**" in text and "bought whole" in text and "fraction of a server" in text
+
+
+def test_colocation_is_rented_in_whole_cabinets() -> None:
+    # 7 L4s in use, 1 per server at 1.6 kW: 11.2 kW of servers = 2 cabinets of 10 kW × $196 = $3,920 a month
+    # (priced per kW drawn it would have been 11.2 × $196 = $2,195.20); nothing else costs anything
+    a = tco.load_assumptions([*SIMPLE, "servers.nvidia-l4.power_kw=1.6", "colocation_usd_per_kw_month=196"])
+    p = tco.build(gpus_report({"prod": 7}), a).platform
+    assert p.servers[1] == {"nvidia-l4": 7} and p.cabinets[1] == 2
+    assert p.onprem[1] == pytest.approx(3920.0)
+    # 6 servers (9.6 kW) fit one cabinet: $1,960
+    assert tco.build(gpus_report({"prod": 6}), a).platform.onprem[1] == pytest.approx(1960.0)
+    with pytest.raises(tco.AssumptionError, match="colocation_cabinet_kw"):
+        tco.load_assumptions(["colocation_cabinet_kw=0"])
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{value: 1, unit: x, read: 2026-12-01}", "source: missing; cite a source, or mark it `assumption: true`"),
+        ('{value: 1, unit: x, source: "assumption: mine", read: 2026-12-01}', "source: missing"),
+        ("{value: 1, unit: x, assumption: true, read: 2026-12-01}", "reason: an assumption says why"),
+        ('{value: 1, unit: x, assumption: true, reason: "because I say so, really", source: "https://x", read: 2026-12-01}', "not both"),
+        ('{value: 1, unit: x, source: "https://example.com"}', "read: missing"),
+    ],
+)
+def test_every_figure_cites_a_source_or_is_an_assumption_with_a_reason(tmp_path: Path, entry: str, message: str) -> None:
+    text = tco.TCO_FILE.read_text().replace("assumptions:\n", f"assumptions:\n  extra: {entry}\n", 1)
+    path = tmp_path / "tco.yaml"
+    path.write_text(text)
+    with pytest.raises(tco.AssumptionError, match=message):
+        tco.load_assumptions(path=path)
+
+
+def test_staff_utilization_and_server_prices_are_cited_or_marked() -> None:
+    a = tco.load_assumptions()
+    for key in ("staff_usd_per_fte_year", "staff_fte_per_server", "staff_fte_min", "utilization", "colocation_cabinet_kw"):
+        assert a.sources[key].startswith("assumption: "), key
+    assert "https://" in a.sources["colocation_usd_per_kw_month"] and "unconfirmed" in a.sources["colocation_usd_per_kw_month"]
+    assert "https://" in a.sources["servers.nvidia-h100"]
+    assert a.sources["servers.nvidia-l4"].startswith("assumption: ")

@@ -18,6 +18,7 @@ Workflow = Literal["deploy.yml", "review.yml", "drift.yml", "train.yml"]
 # the subject names the workflow file and the ref it ran from, so a role can trust one workflow on one
 # branch. AWS trust policies can condition on `sub` only, not on custom claims (GitHub docs, "OIDC in AWS").
 OIDC_CLAIM_KEYS = ("repo", "context", "job_workflow_ref")
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 
 
 class Identity:
@@ -77,6 +78,12 @@ class Identity:
         if self.aws is None:
             return None
         return f"arn:aws:iam::{self.aws.account_id}:role/{self.resource_name('break-glass')}"
+
+    def github_oidc_provider_arn(self) -> str | None:
+        """The account's IAM OIDC provider for GitHub Actions (``infra bootstrap`` makes it)."""
+        if self.aws is None:
+            return None
+        return f"arn:aws:iam::{self.aws.account_id}:oidc-provider/{GITHUB_OIDC_HOST}"
 
     def permissions_boundary_arn(self) -> str | None:
         """The permissions boundary every role of the environment carries (the deploy role and every

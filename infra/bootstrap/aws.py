@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from environments.schema import Environment
+from environments.schema.identity import GITHUB_OIDC_HOST
 from infra.bootstrap import policies as p
 from infra.bootstrap.result import BootstrapRefused, Result
 from infra.clouds import aws
@@ -303,7 +304,7 @@ class AwsBootstrap:
             self._inline("plan", PLAN_DENY_POLICY, p.plan_deny_policy(self.env, key_arn))
 
     def _provider(self) -> str:
-        host = p.GITHUB_OIDC_HOST
+        host = GITHUB_OIDC_HOST
         listed = [x["Arn"] for x in self.iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", [])]
         existing = next((a for a in listed if a.endswith(f":oidc-provider/{host}")), None)
         if existing is None:

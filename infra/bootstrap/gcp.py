@@ -19,47 +19,21 @@ from __future__ import annotations
 
 import re
 import time
-from functools import cache
-from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 from environments.schema import Environment
 from infra.bootstrap import policies
 from infra.bootstrap.result import BootstrapRefused, Result
 from infra.clouds.gcp import GoogleApiError, GoogleRest
+from infra.clouds.gcp_requirements import agent_email, applies, gcp_data, services
 from infra.errors import InfraError
 
-DATA = Path(__file__).with_name("gcp.yaml")
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 BATCH = 20  # BatchEnableServicesRequest: at most 20 services a call
 # a service account just created can be refused as a policy member for a few seconds (IAM is
 # eventually consistent: cloud.google.com/iam/docs/overview#consistency); retried this long
 PROPAGATION_SECONDS = 60.0
 Purpose = Literal["deploy", "plan"]
-
-
-@cache
-def gcp_data() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(DATA.read_text())
-    return data
-
-
-def applies(item: dict[str, Any], env: Environment) -> bool:
-    """Whether a ``when:``-conditioned item of gcp.yaml applies to ``env``."""
-    when = item.get("when")
-    gcp = env.gcp
-    assert gcp is not None
-    if when == "build_triggers":
-        return bool(gcp.build_triggers)
-    if when == "rbac_group":
-        return bool(gcp.cluster and gcp.cluster.rbac_security_group)
-    return when is None
-
-
-def services(env: Environment) -> list[str]:
-    return [s["id"] for s in gcp_data()["services"] if applies(s, env)]
 
 
 def wif_ids(env: Environment) -> tuple[str, str]:
@@ -105,10 +79,6 @@ def wif_members(env: Environment, number: str, purpose: Purpose) -> list[str]:
         f"{base}/attribute.sub/{subjects['post-merge']}",
         f"{base}/attribute.sub/{subjects['drift']}",
     ]
-
-
-def agent_email(agent: dict[str, Any], number: str) -> str:
-    return str(agent["email"]).replace("{number}", number)
 
 
 def _binding(policy: dict[str, Any], role: str) -> dict[str, Any] | None:

@@ -24,8 +24,8 @@ from typing import Any, Literal
 import yaml
 
 from environments.schema import Environment
+from environments.schema.identity import GITHUB_OIDC_HOST
 
-GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
 VERSION = "2012-10-17"
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -62,7 +62,9 @@ def _account(env: Environment) -> str:
 
 
 def provider_arn(env: Environment) -> str:
-    return f"arn:aws:iam::{_account(env)}:oidc-provider/{GITHUB_OIDC_HOST}"
+    arn = env.github_oidc_provider_arn()
+    assert arn is not None
+    return arn
 
 
 def role_arn(env: Environment, purpose: Literal["deploy", "plan"]) -> str:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from environments.schema import EksNodeGroup, Environment
-from infra.bootstrap import policies
+from environments.schema.identity import GITHUB_OIDC_HOST
 from infra.clouds import aws
 from infra.preflight import Report, facts
 
@@ -302,10 +302,10 @@ def _bootstrap_outputs(env: Environment, report: Report) -> None:
 
     report.run(
         "aws-bootstrap", "OIDC provider",
-        lambda: exists(f"OIDC provider {policies.GITHUB_OIDC_HOST}", lambda: iam.get_open_id_connect_provider(OpenIDConnectProviderArn=policies.provider_arn(env))),
+        lambda: exists(f"OIDC provider {GITHUB_OIDC_HOST}", lambda: iam.get_open_id_connect_provider(OpenIDConnectProviderArn=env.github_oidc_provider_arn())),
         fix,
     )  # fmt: skip
-    arn = policies.boundary_arn(env)
+    arn = str(env.permissions_boundary_arn())  # the aws section is there: these are the AWS checks
     report.run(
         "aws-bootstrap",
         "boundary",

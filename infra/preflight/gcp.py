@@ -24,8 +24,8 @@ from functools import partial
 from typing import Any
 
 from environments.schema import Environment, GkeGpuNodePool
-from infra.bootstrap.gcp import agent_email, applies, gcp_data, services
 from infra.clouds.gcp import GoogleRest
+from infra.clouds.gcp_requirements import agent_email, applies, gcp_data, services
 from infra.preflight import Report, facts
 
 BOOTSTRAP = "run `infra bootstrap {env}`"
@@ -74,7 +74,7 @@ def check_gcp(env: Environment, report: Report, *, images: bool = False) -> None
         )
     else:
         report.skip("gcp-rbac-group", project, "no gcp.cluster.rbac_security_group")
-    connection = getattr(env.gcp, "build_connection", None)
+    connection = env.gcp.build_connection
     if env.gcp.build_triggers and connection:
         report.run(
             "gcp-build-connection",
@@ -199,7 +199,7 @@ def _permissions(env: Environment, api: GoogleRest, report: Report) -> None:
         report.fail(
             "gcp-permissions", env.gcp.project_id, f"the caller lacks {', '.join(missing)}",
             f"run preflight as the deploy account (gcloud config set auth/impersonate_service_account {env.gcp_service_account('deploy')}) "
-            f"after `infra bootstrap {env.name}` granted its roles (infra/bootstrap/gcp.yaml deploy_roles)",
+            f"after `infra bootstrap {env.name}` granted its roles (infra/clouds/gcp_requirements.yaml deploy_roles)",
         )  # fmt: skip
     else:
         report.ok("gcp-permissions", env.gcp.project_id, f"all {len(wanted)} permissions the apply needs")

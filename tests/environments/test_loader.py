@@ -212,6 +212,7 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "gcp.cluster.private_endpoint",
     ),
     ("thresholds-not-increasing", "dev", _set("budget.thresholds_pct", [80, 50]), "budget.thresholds_pct"),
+    ("ceiling-below-budget", "dev", _set("budget.ceiling_usd", 100), "budget.ceiling_usd"),
     (
         "gpu-group-name-twice",
         "dev",

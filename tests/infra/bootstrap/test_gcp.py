@@ -13,8 +13,9 @@ import pytest
 
 from environments.schema import Environment
 from infra.bootstrap import BootstrapRefused, bootstrap
-from infra.bootstrap.gcp import gcp_data, services, wif_members
+from infra.bootstrap.gcp import wif_members
 from infra.cli.app import main
+from infra.clouds.gcp_requirements import gcp_data, services
 from infra.errors import InfraError
 from tests.fakes.google import BillingAccount, GoogleState, fake_google, project_for
 

@@ -25,7 +25,7 @@ CHECKS = {
 
 
 def with_connection(env: Environment, connection: str = "github") -> Environment:
-    """gcp.build_connection (the lead's schema field, until it lands: read with getattr)."""
+    """The environment with another gcp.build_connection."""
     assert env.gcp is not None
     return env.model_copy(update={"gcp": env.gcp.model_copy(update={"build_connection": connection})})
 
@@ -96,8 +96,9 @@ CASES: dict[str, tuple[str, str, str, Callable[[World], None], list[str]]] = {
     "aws-vcpu-quota-default": ("aws-vcpu-quota", "L-DB2E81BA", "--quota-code L-DB2E81BA --desired-value 12",
                                lambda w: (w.edit(_set("aws.cluster.gpu_node_groups.0.capacity", "on_demand")),
                                           w.gaps.quotas.update({("ec2", "L-DB2E81BA"): (None, 0.0)})), ["--cloud", "aws"]),
-    "aws-eks-version": ("aws-eks-version", "1.34", "set aws.cluster.kubernetes_version to 1.35",
-                        lambda w: setattr(w.gaps, "cluster_versions", eks_versions(**{"1.34": 10, "1.35": 120})), ["--cloud", "aws"]),
+    # the live API, not facts.yaml: 1.35 leaving standard support in 10 days
+    "aws-eks-version": ("aws-eks-version", "1.35", "set aws.cluster.kubernetes_version to 1.36",
+                        lambda w: setattr(w.gaps, "cluster_versions", eks_versions(**{"1.35": 10, "1.36": 120})), ["--cloud", "aws"]),
     "aws-lambda-concurrency": ("aws-lambda-concurrency", "1 endpoint(s)", "--quota-code L-B99A9384 --desired-value 110",
                                lambda w: setattr(w.gaps, "concurrent_executions", 50), ["--cloud", "aws"]),
     "aws-bootstrap": ("aws-bootstrap", "OIDC provider", "run `infra bootstrap staging` with credentials of account 210987654321",
@@ -158,7 +159,7 @@ def test_preflight_fails_per_check(case: str, fresh: World, capsys: pytest.Captu
 
 
 def test_preflight_build_connection_pending(fresh: World) -> None:
-    """gcp.build_connection is not in the schema yet (see with_connection): the function, not the CLI."""
+    """A connection that is not installed, one that does not exist, and an environment without triggers."""
     _gcp_project(fresh).connections[("us-central1", "github")]["installationState"] = {
         "stage": "PENDING_INSTALL_APP", "message": "install the app", "actionUri": "https://github.com/apps/google-cloud-build/installations/new",
     }  # fmt: skip
@@ -168,7 +169,10 @@ def test_preflight_build_connection_pending(fresh: World) -> None:
     missing = preflight(with_connection(fresh.env(), "gitlab"), file=fresh.file, clouds=("gcp",), github=False)
     assert [c.detail for c in missing.failed] == ["no such connection"]
     assert "gcloud builds connections create github gitlab --region=us-central1" in missing.failed[0].fix
-    without = preflight(fresh.env(), file=fresh.file, clouds=("gcp",), github=False)
+    env = fresh.env()
+    assert env.gcp is not None
+    no_triggers = env.model_copy(update={"gcp": env.gcp.model_copy(update={"build_connection": None, "build_triggers": []})})
+    without = preflight(no_triggers, file=fresh.file, clouds=("gcp",), github=False)
     assert next(c for c in without.checks if c.name == "gcp-build-connection").ok is None
 
 

@@ -34,7 +34,7 @@ app.command("ci-matrix")(delivery.ci_matrix)
 app.command()(delivery.smoke)
 app.command()(delivery.promote)
 app.command("promotion-check")(delivery.promotion_check)
-app.command()(delivery.deploy)
+app.add_typer(delivery.deploy_app, name="deploy")
 app.add_typer(model.app, name="model")
 app.add_typer(cloudbuild.app, name="cloudbuild")
 

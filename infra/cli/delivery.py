@@ -1,4 +1,4 @@
-"""ci-matrix, smoke, promote, promotion-check, deploy: getting an environment from a
+"""ci-matrix, smoke, promote, promotion-check, deploy plan|apply: getting an environment from a
 merge to running, and from one environment to the next."""
 
 from __future__ import annotations
@@ -122,23 +122,106 @@ def promote(
     print(text)
 
 
-def deploy(
-    env: Annotated[str, typer.Argument(help="Environment to deploy (its stacks in --outdir).")],
-    reviewed: Annotated[Path, typer.Option("--reviewed", help="review.json of the merged pull request (infra review --format json).")],
-    saved_plans: Annotated[Path | None, typer.Option("--saved-plans", help="Folder of <stack>.tfplan saved by the review's plan.")] = None,
-    outdir: Annotated[Path | None, typer.Option("--outdir", help="Synth output (default: cdktf.out).")] = None,
-    check_only: Annotated[bool, typer.Option("--check-only", help="Plan and compare; apply nothing.")] = False,
-    record: Annotated[Path | None, typer.Option("--record", help="Write what was applied here (JSON).")] = None,
-) -> None:
-    """Apply ENV exactly as reviewed: the synth hash must equal the review's, and the change set
-    (address and action, volatile attributes ignored) of the saved or new plan must be covered by
-    the reviewed one; exit 3 (nothing applied) when it is not: a new review and approval are needed."""
-    from infra.deploy.gate import Reviewed
-    from infra.deploy.gate import deploy as run_deploy
+deploy_app = typer.Typer(
+    no_args_is_help=True,
+    help="Apply what was reviewed: `plan` after the merge (compared with the review), `apply` after the approval (compared with the plan).",
+)
+StackOpt = Annotated[
+    list[str] | None, typer.Option("--stack", help="Only this stack of the environment (repeat); default: all, in apply order.")
+]
 
-    result = run_deploy(outdir_or_default(outdir), env, Reviewed.load(reviewed, env), saved_plans=saved_plans, apply=not check_only)
+
+def _github_default(name: str) -> str:
+    import os
+
+    return os.environ.get(name, "")
+
+
+def _push_before() -> str:
+    """The push's previous head, from the event payload Actions writes ($GITHUB_EVENT_PATH)."""
+    import os
+
+    path = os.environ.get("GITHUB_EVENT_PATH")
+    if not path or not Path(path).is_file():
+        return ""
+    try:
+        return str(json.loads(Path(path).read_text()).get("before") or "")
+    except (OSError, ValueError):
+        return ""
+
+
+@deploy_app.command("plan")
+def deploy_plan(
+    env: Annotated[str, typer.Argument(help="Environment to deploy (its stacks in --outdir).")],
+    record: Annotated[Path, typer.Option("--record", help="Write the deploy plan here (JSON; `infra deploy apply --planned` reads it).")],
+    review: Annotated[
+        Path | None, typer.Option("--review", help="A local review.json instead of the merged pull request's, found through GitHub.")
+    ] = None,
+    repository: Annotated[str | None, typer.Option("--repository", help="owner/name (default: $GITHUB_REPOSITORY).")] = None,
+    sha: Annotated[str | None, typer.Option("--sha", help="The pushed commit (default: $GITHUB_SHA).")] = None,
+    branch: Annotated[str | None, typer.Option("--branch", help="The branch pushed to (default: $GITHUB_REF_NAME).")] = None,
+    before: Annotated[str | None, typer.Option("--before", help="The push's previous head (default: the event payload's).")] = None,
+    summary: Annotated[Path | None, typer.Option("--summary", help="Append the plan as Markdown here ($GITHUB_STEP_SUMMARY).")] = None,
+    stacks: StackOpt = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", help="Synth output (default: cdktf.out).")] = None,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """Plan ENV after the merge and compare it, value by value, with the review of the merged pull
+    request (found through GitHub's API: the merge, the approval of its final head, that head's
+    review run and its artifact by digest). Exit 3, nothing recorded, when they differ or no review
+    covers the push."""
+    from environments.loader import load_environments
+    from infra.clouds.github import GitHub
+    from infra.deploy.gate import Reviewed, plan_deploy
+    from infra.deploy.provenance import find_review
+    from infra.git import ROOT, git
+
+    environment = load_environments(env_dir).named(env)
+    commit = sha or _github_default("GITHUB_SHA") or git(ROOT, "rev-parse", "HEAD")
+    if review is not None:
+        reviewed, provenance = Reviewed.load(review, env), {"file": str(review)}
+    else:
+        repo = repository or _github_default("GITHUB_REPOSITORY") or (environment.ci.repository if environment.ci else "")
+        pushed = (branch or _github_default("GITHUB_REF_NAME")).removeprefix("refs/heads/")
+        if pushed != environment.branch:
+            raise InfraError(f"{env} deploys from {environment.branch!r}, not from {pushed or '(no --branch)'!r}")
+        gh = GitHub.from_env(repo)
+        evidence, report = find_review(
+            gh,
+            sha=commit,
+            branch=pushed,
+            before=before if before is not None else _push_before(),
+            requires_approval=environment.requires_approval,
+        )
+        reviewed, provenance = Reviewed.from_report(report, env, f"review of #{evidence.pull_request}"), evidence.to_dict()
+    result = plan_deploy(outdir_or_default(outdir), env, reviewed, commit=commit, review=provenance, only=stacks)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    text = result.markdown()
+    if summary is not None:
+        with summary.open("a") as fh:
+            fh.write(text)
+    print(text)
+    say(f"{record}", prefix="deploy plan recorded:", prefix_style="green")
+
+
+@deploy_app.command("apply")
+def deploy_apply(
+    env: Annotated[str, typer.Argument(help="Environment to deploy (its stacks in --outdir).")],
+    planned: Annotated[Path, typer.Option("--planned", help="The deploy plan record the approval was given for (infra deploy plan).")],
+    stacks: StackOpt = None,
+    record: Annotated[Path | None, typer.Option("--record", help="Write what was applied here (JSON).")] = None,
+    check_only: Annotated[bool, typer.Option("--check-only", help="Plan and compare; apply nothing.")] = False,
+    outdir: Annotated[Path | None, typer.Option("--outdir", help="Synth output (default: cdktf.out).")] = None,
+) -> None:
+    """Plan ENV's stacks again, compare with the approved deploy plan (every value; a pending stack
+    with the review), and apply the plan just made. Exit 3, nothing applied from that stack on,
+    when they differ."""
+    from infra.deploy.gate import Record, apply_deploy
+
+    result = apply_deploy(outdir_or_default(outdir), env, Record.load(planned), only=stacks, apply=not check_only)
     for sr in result.stacks:
-        say(f"{sr.stack}: {sr.how}; {len(sr.applied)} change(s) {'compared' if check_only else 'applied'}")
+        say(f"{sr.stack}: {len(sr.applied)} change(s) {'compared' if check_only else 'applied'}, compared with the {sr.compared_with}")
         for note in sr.notes:
             say(note, prefix="  note:")
     if record is not None:

@@ -19,6 +19,9 @@ EnvDirOpt = Annotated[Path, typer.Option("--env-dir", help="Folder of environmen
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of stdout.")]
 ReportDirOpt = Annotated[Path, typer.Option("--report-dir", help="Where the full report files go.")]
+StacksOpt = Annotated[
+    list[str] | None, typer.Option("--stack", help="Only this stack of the environment (repeat); default: all, in apply order.")
+]
 CloudOpt = Annotated[str | None, typer.Option("--cloud", help="aws or gcp (default: aws when the environment has it).")]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from infra.cli.options import ENV_DIR, EnvDirOpt, FormatOpt, OutdirOpt, OutputOpt, ReportDirOpt, outdir_or_default, plan_specs
+from infra.cli.options import ENV_DIR, EnvDirOpt, FormatOpt, OutdirOpt, OutputOpt, ReportDirOpt, StacksOpt, outdir_or_default, plan_specs
 from infra.cli.output import Format, emit, say, show
 from infra.errors import EXIT_FINDINGS
 from infra.review.compare import Review
@@ -117,11 +117,13 @@ def parity(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-def _plan_or_drift(env: str, outdir: Path | None, env_dir: Path, fmt: Format, output: Path | None, drift: bool) -> None:
+def _plan_or_drift(
+    env: str, outdir: Path | None, env_dir: Path, fmt: Format, output: Path | None, drift: bool, stacks: list[str] | None
+) -> None:
     from infra import plan
     from infra.review import report
 
-    result, files = plan.plan(outdir_or_default(outdir), env, env_dir, drift=drift)
+    result, files = plan.plan(outdir_or_default(outdir), env, env_dir, drift=drift, only=stacks)
     er = result.envs[0]
     if fmt is Format.json:
         emit(report.to_json(result), output)
@@ -145,10 +147,11 @@ def plan(
     env_dir: EnvDirOpt = ENV_DIR,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
+    stacks: StacksOpt = None,
 ) -> None:
     """terraform init + plan -detailed-exitcode over ENV's stacks with the bundled engine; exit 1 when
     changes are pending, 0 when none (needs the providers and credentials the stacks use)."""
-    _plan_or_drift(env, outdir, env_dir, fmt, output, drift=False)
+    _plan_or_drift(env, outdir, env_dir, fmt, output, drift=False, stacks=stacks)
 
 
 def drift(
@@ -157,7 +160,8 @@ def drift(
     env_dir: EnvDirOpt = ENV_DIR,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
+    stacks: StacksOpt = None,
 ) -> None:
     """A refresh-only plan over ENV's stacks: exit 1 when the real infrastructure (or an output) no
     longer matches the state, 0 when it does."""
-    _plan_or_drift(env, outdir, env_dir, fmt, output, drift=True)
+    _plan_or_drift(env, outdir, env_dir, fmt, output, drift=True, stacks=stacks)

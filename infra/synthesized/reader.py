@@ -140,3 +140,20 @@ def list_stacks(outdir: Path) -> list[str]:
 
 def stack_json_path(outdir: Path, stack: str) -> Path:
     return outdir / "stacks" / stack / "cdk.tf.json"
+
+
+def apply_order(outdir: Path, env: str) -> list[Stack]:
+    """``env``'s stacks, each after the stacks it depends on (the manifest's ``dependencies``: cdktf
+    writes them from cross-stack references): ``<env>-registries``, ``<env>``, ``<env>-workloads``."""
+    manifest = json.loads((outdir / "manifest.json").read_text()) if (outdir / "manifest.json").exists() else None
+    stacks = {s.name: s for s in load_stacks(outdir) if env_of(s.name) == env}
+    if manifest is None or not stacks:
+        raise NotSynthesized(f"{outdir}: no stack of environment {env!r}; run `make synth`")
+    deps = {name: [d for d in manifest["stacks"][name].get("dependencies") or [] if d in stacks] for name in stacks}
+    order: list[str] = []
+    while len(order) < len(stacks):
+        ready = sorted(n for n in stacks if n not in order and all(d in order for d in deps[n]))
+        if not ready:
+            raise NotSynthesized(f"{outdir}: the stacks of {env} depend on each other in a cycle: {deps}")
+        order.append(ready[0])
+    return [stacks[n] for n in order]

@@ -79,7 +79,8 @@ def test_example_stack_deploys_diffs_and_destroys_through_the_bundled_engine(tmp
     assert "terraform_data.endpoint (endpoint) must be replaced" in changed.stdout
     assert json.loads(state_file.read_text())["serial"] == state["serial"]  # diff changed nothing
 
-    destroy = _cdktf(work, "destroy", "staging", "--auto-approve")
+    # staging-workloads (never deployed here) reads staging's output: destroy staging alone
+    destroy = _cdktf(work, "destroy", "staging", "--auto-approve", "--ignore-missing-stack-dependencies")
     assert destroy.returncode == 0, destroy.stdout + destroy.stderr
     assert json.loads(state_file.read_text())["resources"] == []
 
@@ -102,7 +103,13 @@ def test_infra_plan_and_drift_on_the_example_stack(tmp_path: Path, monkeypatch: 
         ("create", "terraform_data.model", "plan"),
     ]
     assert (out / "stacks" / "staging" / "plan.json").exists()
+    assert not (out / "stacks" / "staging-workloads" / "plan.json").exists()  # waits for staging's output
     code, _, err = engine.run("apply", ["-input=false", "-no-color", "plan.tfplan"], cwd=out / "stacks" / "staging")
+    assert code == 0, err
+    # staging applied: its workloads stack is planned now
+    assert main(["plan", "staging", "--outdir", str(out), "--format", "json", "-o", str(report)]) == 1
+    assert [c["address"] for c in json.loads(report.read_text())["environments"][0]["changes"]] == ["terraform_data.serving"]
+    code, _, err = engine.run("apply", ["-input=false", "-no-color", "plan.tfplan"], cwd=out / "stacks" / "staging-workloads")
     assert code == 0, err
     assert main(["plan", "staging", "--outdir", str(out)]) == 0
     assert main(["drift", "staging", "--outdir", str(out)]) == 0

@@ -17,7 +17,7 @@ from environments.loader import ENV_DIR, environment_files, load_environments
 from infra.bootstrap import TLS_SID, bootstrap
 from infra.ci_matrix import changed_since, matrix
 from infra.cli.app import main
-from infra.deploy.gate import Reviewed, deploy
+from infra.deploy.gate import Reviewed, apply_deploy, plan_deploy
 from infra.git import git
 from infra.smoke import smoke
 from tests.seed import seed
@@ -91,7 +91,10 @@ def test_merge_into_staging_bootstrap_deploy_smoke(aws_tls: str, synth_out: Path
     example.build(str(out)).synth()
     review = tmp_path / "review.json"
     assert main(["plan", "staging", "--outdir", str(out), "--format", "json", "-o", str(review)]) == 1
-    applied = deploy(out, "staging", Reviewed.load(review, "staging"))
+    # the post-merge plan takes no lock (the plan role cannot write the lock file); the apply does
+    record = plan_deploy(out, "staging", Reviewed.load(review, "staging"), commit="b" * 40, review={"file": str(review)})
+    assert not s3.list_object_versions(Bucket=staging.state.bucket, Prefix="example/").get("Versions")
+    applied = apply_deploy(out, "staging", record, only=["staging"])
     assert applied.stacks[0].applied == ["create terraform_data.endpoint", "create terraform_data.model"]
     state = json.loads(s3.get_object(Bucket=staging.state.bucket, Key="example/staging/terraform.tfstate")["Body"].read())
     assert state["outputs"]["model_output"]["value"] == "model-v1"

@@ -33,9 +33,7 @@ from infra.synthesized.digest import synth_hash
 from infra.synthesized.reader import apply_order
 
 
-def plan(
-    outdir: Path, env: str, env_dir: Path, *, drift: bool = False, only: list[str] | None = None
-) -> tuple[Review, dict[str, Path]]:
+def plan(outdir: Path, env: str, env_dir: Path, *, drift: bool = False, only: list[str] | None = None) -> tuple[Review, dict[str, Path]]:
     """Plan the stacks of ``env`` (``only``: these of them); return the report and the plan JSON
     written for each stack."""
     stacks = apply_order(outdir, env)

@@ -123,7 +123,7 @@ def test_the_approval_must_be_of_the_final_head_by_someone_else(github: tuple[Gi
 def test_only_a_successful_review_run_of_that_head_counts(github: tuple[GitHubState, GitHub], run: WorkflowRun) -> None:
     state, gh = github
     state.runs = [run]
-    with pytest.raises(NoReview, match="no successful review.yml run"):
+    with pytest.raises(NoReview, match=r"no successful review\.yml run"):
         _find(gh)
 
 
@@ -165,7 +165,11 @@ def test_the_newest_attempt_of_the_review_run_is_taken(github: tuple[GitHubState
 
 @pytest.mark.parametrize(
     "path",
-    [".github/workflows/review.yml", ".github/workflows/review.yml@refs/pull/7/merge", "acme-ml/ml-platform/.github/workflows/review.yml@main"],
+    [
+        ".github/workflows/review.yml",
+        ".github/workflows/review.yml@refs/pull/7/merge",
+        "acme-ml/ml-platform/.github/workflows/review.yml@main",
+    ],
 )
 def test_a_runs_path_names_its_workflow_file_in_every_form_github_uses(path: str) -> None:
     assert workflow_file(path) == ".github/workflows/review.yml"

@@ -6,8 +6,8 @@ offline; the names and ARNs come from ``environments/schema/identity.py``).
   "Permissions boundaries for IAM entities",
   https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html; it does not cap
   resource policies: API_PutRolePermissionsBoundary). Allow everything, then deny what would let a
-  bounded role undo the boundary or the trust around it (the patterns of
-  /work/notes/trust-research.md §E).
+  bounded role undo the boundary or the trust around it (the pattern of the AWS Security
+  Blog, "When and where to use IAM permissions boundaries").
 * the three trust policies: deploy (one OIDC subject), plan (three subject patterns), break-glass
   (the account, with MFA: IAM User Guide, "Configuring MFA-protected API access",
   ``aws:MultiFactorAuthPresent``).
@@ -102,11 +102,13 @@ def deploy_subject(env: Environment) -> str:
 
 
 def plan_subjects(env: Environment) -> dict[str, str]:
-    """Who runs a read-only plan: a pull request's review (through ``<env>-plan`` when the environment
-    waits for an approval, so its reviewers approve running the PR's code), the post-merge plan of
-    deploy.yml (no environment), nightly drift from the default branch."""
+    """Who runs a read-only plan: a pull request's review (in the ``<env>-plan`` GitHub Environment:
+    with required reviewers when the environment waits for an approval, so they approve running the
+    PR's code; the sub is then ``environment:<env>-plan``, never the ``pull_request`` sub every pull
+    request into any branch gets), the post-merge plan of deploy.yml (no environment), nightly drift
+    from the default branch."""
     assert env.ci is not None
-    pr_context = f"environment:{env.github_environment('plan')}" if env.requires_approval else "pull_request"
+    pr_context = f"environment:{env.github_environment('plan')}"
     default = env.ci.default_branch
     return {
         "review": env.oidc_subject(context=pr_context, workflow="review.yml", ref="refs/pull/*/merge"),

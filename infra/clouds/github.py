@@ -3,7 +3,7 @@ from ``$GITHUB_API_URL`` (default https://api.github.com; Actions sets it, the t
 local fake in ``tests/fakes/github.py``).
 
 Conventions (GitHub REST docs, "Getting started with the REST API"; the OpenAPI description in
-``@octokit/openapi`` 23.0.2, see /work/notes/trust-research.md appendix):
+``@octokit/openapi`` 23.0.2, ``api.github.com.json``):
 
 * every request sends ``Accept: application/vnd.github+json`` and ``X-GitHub-Api-Version: 2022-11-28``;
 * lists are paginated with the ``Link`` header (``rel="next"``), at most 100 items a page;

@@ -15,8 +15,8 @@ Seed a :class:`GitHubState` with dataclasses, start the server with :func:`fake_
     with fake_github(state) as url:
         ...
 
-Endpoints (the appendix of /work/notes/trust-research.md; shapes from GitHub's OpenAPI description,
-``@octokit/openapi`` 23.0.2), all under ``/repos/{owner}/{repo}``:
+Endpoints (shapes from GitHub's OpenAPI description, ``@octokit/openapi`` 23.0.2,
+``api.github.com.json``), all under ``/repos/{owner}/{repo}``:
 
 ===================================================  ==============================================
 ``GET commits/{sha}/pulls``                          ``state.commit_pulls[sha]`` → pull-request-simple

@@ -32,6 +32,7 @@ app.command()(foundation.preflight)
 # delivery: from a merge to a running environment, and on to the next one
 app.command("ci-matrix")(delivery.ci_matrix)
 app.command()(delivery.smoke)
+app.command()(delivery.images)
 app.command()(delivery.promote)
 app.command("promotion-check")(delivery.promotion_check)
 app.add_typer(delivery.deploy_app, name="deploy")

@@ -89,6 +89,28 @@ def smoke(
     say(f"for {env}", prefix="smoke checks passed", prefix_style="green")
 
 
+def images(
+    env: Annotated[str, typer.Argument(help="Environment about to be deployed.")],
+    fmt: FormatOpt = Format.table,
+    env_dir: EnvDirOpt = ENV_DIR,
+) -> None:
+    """The images ENV pins and how each reaches its registry before the environment stack is applied:
+    built from the merged commit (a tag, in the first environment) or copied by digest from the
+    environment that promotes into it (digest preserved), or already there."""
+    from environments.loader import load_environments
+    from infra.images import image_pins
+
+    envs = load_environments(env_dir)
+    pins = image_pins(envs.named(env), envs)
+    if fmt is Format.json:
+        print(json.dumps([p.to_dict() for p in pins], indent=2))
+    else:
+        table = Table("field", "cloud", "image", "how", title=f"images of {env}")
+        for p in pins:
+            table.add_row(p.field, p.cloud, p.repository + p.ref, f"copy from {p.copy_from}" if p.copy_from else p.action)
+        show(table)
+
+
 def promote(
     source: Annotated[str, typer.Option("--from", help="The environment whose images passed (e.g. dev).")],
     target: Annotated[str, typer.Option("--to", help="The environment it promotes to (e.g. staging).")],
@@ -232,18 +254,42 @@ def deploy_apply(
 
 def promotion_check(
     target: Annotated[str, typer.Option("--to", help="The environment the pull request deploys.")],
-    evidence: Annotated[Path, typer.Option("--evidence", help="The source environment's smoke record from its last deploy.")],
     head: Annotated[str, typer.Option("--head", help="The pull request's head commit.")],
+    evidence: Annotated[
+        Path | None,
+        typer.Option("--evidence", help="The source's smoke record; default: from its last deploy run, through GitHub's API."),
+    ] = None,
+    repository: Annotated[str | None, typer.Option("--repository", help="owner/name (default: $GITHUB_REPOSITORY).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the Markdown here.")] = None,
     env_dir: EnvDirOpt = ENV_DIR,
 ) -> None:
     """Whether a promotion pull request carries exactly what the source environment runs (its last
-    apply's commit and the digests that passed its smoke checks); exit 1 when it does not."""
+    apply's commit and the digests that passed its smoke checks); exit 1 when it does not. Without
+    --evidence, the record is read from the newest successful deploy.yml run of a push to the
+    source's branch (its artifact deploy-<source>, checked by digest)."""
     from environments.loader import load_environments
     from infra.promote import promotion_check as check
     from infra.smoke import load_evidence
 
-    exact, text = check(load_evidence(evidence), head, load_environments(env_dir), target)
+    envs = load_environments(env_dir)
+    if evidence is None:
+        import tempfile
+
+        from infra.clouds.github import GitHub
+        from infra.deploy.provenance import deploy_evidence
+
+        source = envs.source_of(envs.named(target).name)
+        if source is None:
+            raise InfraError(f"no environment promotes into {target}: nothing to check")
+        repo = repository or _github_default("GITHUB_REPOSITORY") or (source.ci.repository if source.ci else "")
+        _, body = deploy_evidence(GitHub.from_env(repo), env=source.name, branch=source.branch, member=f"smoke-{source.name}.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            evidence = Path(tmp) / f"smoke-{source.name}.json"
+            evidence.write_bytes(body)
+            data = load_evidence(evidence)
+    else:
+        data = load_evidence(evidence)
+    exact, text = check(data, head, envs, target)
     emit(text, output)
     if not exact:
         raise typer.Exit(EXIT_FINDINGS)

@@ -15,7 +15,7 @@ ENVS ?=
 MODELS ?= artifacts/models
 PORT ?= 8080
 
-.PHONY: help install demo validate synth summary policy cost cost-diff cost-refresh tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy ci-matrix bootstrap smoke promote train register model-drift serve load-test all clean
+.PHONY: help install demo validate synth summary policy cost cost-diff cost-refresh tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy ci-matrix bootstrap smoke promote requirements-deploy train register model-drift serve load-test all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -89,13 +89,19 @@ test: install ## run the test suite
 test-fast: $(BIN)/infra ## tests without the slow cdktf-CLI ones
 	$(BIN)/pytest -m 'not slow'
 
-lint: $(BIN)/infra ## ruff, mypy, hadolint (app/Dockerfile), yamllint and actionlint (.github/workflows)
+lint: $(BIN)/infra ## ruff, mypy, hadolint (app/Dockerfile), yamllint, actionlint and zizmor (.github/workflows)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy environments stacks infra app main.py
 	$(BIN)/hadolint app/Dockerfile
 	$(BIN)/yamllint --strict .
 	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --quiet .github/
+
+requirements-deploy: $(BIN)/infra ## re-pin requirements-deploy.txt (the deploy and drift jobs' hash-checked install) from pyproject.toml (needs PyPI)
+	{ sed -n '1,5p' requirements-deploy.txt; $(BIN)/uv pip compile pyproject.toml requirements-deploy.in --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_35 --no-header --quiet; } > requirements-deploy.tmp
+	mv requirements-deploy.tmp requirements-deploy.txt
 
 format: $(BIN)/infra ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -103,6 +103,25 @@ def entry(env: Environment, envs: Environments) -> dict[str, Any]:
         "gcp_deploy_service_account": env.gcp_service_account("deploy") or "",
         "gcp_plan_service_account": env.gcp_service_account("plan") or "",
         "plan_in_review": bool(ci and ci.plan_in_review),
+        # the GitHub Environments: the deploy's (its reviewers approve the apply), and the pull
+        # request plan's (the plan role trusts only it; with reviewers when the environment waits
+        # for an approval, who then approve running the pull request's code with that role)
+        "deploy_environment": env.github_environment("deploy"),
+        "plan_environment": env.github_environment("plan"),
+        # the stacks in apply order, and where each is planned and applied: the registries and the
+        # environment stack on GitHub-hosted runners, the workloads stack (the cluster's private
+        # API) on the CodeBuild-hosted runner in the VPC
+        "stacks": env.stack_names(),
+        "registries_stack": f"{env.name}-registries" if env.has_registries_stack else "",
+        "workloads_stack": f"{env.name}-workloads" if env.has_workloads_stack else "",
+        "runner": f"codebuild-{env.ci_runner_name}" if ci and "aws" in env.cluster_clouds() else "",
+        "gke": "gcp" in env.cluster_clouds(),
+        # the registries the image step logs in to: this environment's, and the one it copies
+        # promoted images from (ECR by account id; Artifact Registry by regional host)
+        "ecr_registries": ",".join(dict.fromkeys(e.aws.account_id for e in (env, source) if e is not None and e.aws is not None))
+        if env.aws
+        else "",
+        "gcp_registry_host": f"{env.gcp.region}-docker.pkg.dev" if env.gcp else "",
         "aws_training_role": f"arn:aws:iam::{env.aws.account_id}:role/{env.resource_name('training')}" if env.aws and env.models else "",
         "model_version": (env.models.version or "") if env.models else "",
         # where the image jobs push: ECR repository URLs, Artifact Registry image paths

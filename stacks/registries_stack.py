@@ -30,7 +30,7 @@ from stacks.state import configure_backend
 
 
 def has_registries(env: Environment) -> bool:
-    return bool((env.aws and env.aws.registries) or (env.gcp and env.gcp.registries))
+    return env.has_registries_stack
 
 
 class RegistriesStack(TerraformStack):

@@ -64,8 +64,7 @@ def cluster_autoscaler(kubernetes_version: str) -> tuple[Chart, str]:
 
 def has_workloads(env: Environment) -> bool:
     """An EKS cluster (device plugin, autoscaler) or any cluster with a model server to run."""
-    clouds = env.cluster_clouds()
-    return "aws" in clouds or (bool(clouds) and env.serving is not None)
+    return env.has_workloads_stack
 
 
 class WorkloadsStack(TerraformStack):

@@ -115,6 +115,28 @@ class Environment(Identity, Model):
                     f"({(serving.image_tag or 'TAG') + '-lambda'!r}, built with --target lambda)",
                 )
 
+    @property
+    def has_registries_stack(self) -> bool:
+        """``<env>-registries``: image registries on either cloud (applied before ``<env>``)."""
+        return bool((self.aws and self.aws.registries) or (self.gcp and self.gcp.registries))
+
+    @property
+    def has_workloads_stack(self) -> bool:
+        """``<env>-workloads``: an EKS cluster (device plugin, autoscaler) or any cluster with a model server."""
+        clouds = self.cluster_clouds()
+        return "aws" in clouds or (bool(clouds) and self.serving is not None)
+
+    def stack_names(self) -> list[str]:
+        """The environment's stacks in apply order."""
+        names = [f"{self.name}-registries"] if self.has_registries_stack else []
+        return [*names, self.name, *([f"{self.name}-workloads"] if self.has_workloads_stack else [])]
+
+    @property
+    def ci_runner_name(self) -> str:
+        """The CodeBuild project hosting the GitHub Actions runner inside the VPC (an EKS
+        environment with a ci section); ``runs-on: codebuild-<name>-<run id>-<attempt>``."""
+        return self.resource_name("ci-runner")
+
     def cluster_clouds(self) -> list[Cloud]:
         """The clouds on which this environment has a Kubernetes cluster."""
         out: list[Cloud] = []

@@ -13,11 +13,14 @@ from infra.errors import EXIT_FINDINGS, InfraError
 from infra.tables import Table, styled
 
 CloudsOpt = Annotated[
-    list[str] | None, typer.Option("--cloud", help="Only this cloud (aws, gcp; repeat). Default: every cloud of the environment.")
+    list[str] | None,
+    typer.Option("--cloud", help="Only this cloud (aws, gcp; repeat; none: no cloud). Default: every cloud of the environment."),
 ]
 
 
 def _clouds(environment: object, cloud: list[str] | None) -> tuple[str, ...]:
+    if cloud == ["none"]:  # preflight: only the repository's side (GitHub Environments, OIDC template, placeholders)
+        return ()
     clouds = tuple(cloud or [c for c in ("aws", "gcp") if getattr(environment, c) is not None])
     if unknown := sorted(set(clouds) - {"aws", "gcp"}):
         raise InfraError(f"--cloud {unknown}: one of aws, gcp")

@@ -233,3 +233,40 @@ def find_review(
         str(artifact["digest"]),
     )
     return evidence, review_json(archive)
+
+
+# --- the evidence a promotion carries -------------------------------------------------------------
+
+DEPLOY_WORKFLOW = "deploy.yml"
+
+
+def deploy_evidence(gh: GitHub, *, env: str, branch: str, member: str, workflow: str = DEPLOY_WORKFLOW) -> tuple[dict[str, Any], bytes]:
+    """The newest successful ``deploy.yml`` run of a push to ``branch`` and ``member`` (a file) of its
+    artifact ``deploy-<env>``, checked by digest: the source environment's last deploy record, read
+    from the run that made it, never picked by name across the repository (any run on any branch,
+    a pull request's included, can upload an artifact of that name)."""
+    wanted = f".github/workflows/{workflow}"
+    runs = [
+        r
+        for r in gh.workflow_runs(workflow, event="push", branch=branch, status="success")
+        if r.get("event") == "push"
+        and r.get("head_branch") == branch
+        and r.get("conclusion") == "success"
+        and workflow_file(str(r.get("path", ""))) == wanted
+        and (r.get("head_repository") or {}).get("full_name") == gh.repository
+    ]
+    name = f"deploy-{env}"
+    for run in sorted(runs, key=lambda r: (str(r.get("created_at", "")), int(r["id"])), reverse=True):
+        found = [a for a in gh.run_artifacts(int(run["id"]), name=name) if a.get("name") == name and not a.get("expired")]
+        if not found:
+            continue  # a push that deployed nothing (docs only): look further back
+        artifact = found[0]
+        archive = gh.artifact_zip(int(artifact["id"]))
+        if "sha256:" + hashlib.sha256(archive).hexdigest() != artifact.get("digest"):
+            raise NoReview(f"artifact {artifact['id']} of run {run['id']}: its bytes do not match the digest GitHub recorded: refused")
+        try:
+            with zipfile.ZipFile(io.BytesIO(archive)) as z:
+                return run, z.read(member)
+        except (KeyError, zipfile.BadZipFile) as exc:
+            raise NoReview(f"artifact {name} of run {run['id']} holds no {member} ({exc})") from None
+    raise NoReview(f"no successful {workflow} run of a push to {branch} recorded {name}: {env} has not been deployed yet")

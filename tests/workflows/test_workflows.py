@@ -53,11 +53,12 @@ def test_every_action_is_pinned_to_a_full_sha_with_its_tag() -> None:
 def test_top_level_permissions_are_empty_or_read_only_and_jobs_take_only_what_they_use() -> None:
     # what each permission is for: a job holding one must contain what uses it
     uses = {
-        "id-token": ("configure-aws-credentials", "google-github-actions/auth"),
-        "pull-requests": ("<!-- infra-review -->", "commits/$SHA/pulls", "gh pr create"),  # comment; merged PR; promotion PR
+        "id-token": ("configure-aws-credentials", "google-github-actions/auth", "actions/attest@"),
+        "pull-requests": ("<!-- infra-review -->", "infra deploy plan", "gh pr create"),  # comment; merged PR; promotion PR
         "security-events": ("upload-sarif",),
         "issues": ("rest.issues.create(", "rest.issues.update("),
-        "actions": ("actions/artifacts", "download-artifact"),
+        "actions": ("infra deploy plan", "download-artifact", "promotion-check"),
+        "attestations": ("actions/attest@",),
     }
     for name, wf in all_workflows().items():
         top = wf.get("permissions")
@@ -67,37 +68,111 @@ def test_top_level_permissions_are_empty_or_read_only_and_jobs_take_only_what_th
             text = _steps_text(job)
             for perm, level in perms.items():
                 if perm == "contents":
-                    assert level == "read" or "git push" in text, f"{name}/{job_name}: contents {level} without pushing"
+                    assert level == "read", f"{name}/{job_name}: contents {level} (the promotion pull request uses an App token)"
                     continue
                 assert any(u in text for u in uses[perm]), f"{name}/{job_name} holds {perm}: {level} but nothing uses it"
             # the reverse: whatever needs a permission has it
-            for perm, markers in uses.items():
-                if perm == "actions":
-                    continue
-                if any(m in text for m in markers):
+            for perm in ("security-events", "issues", "attestations"):
+                if any(m in text for m in uses[perm]):
                     assert perm in perms, f"{name}/{job_name} uses {perm} without the permission"
 
 
-def test_no_static_cloud_keys_anywhere() -> None:
-    for path in WORKFLOWS.glob("*.yml"):
-        text = path.read_text()
-        assert not re.search(r"AWS_(SECRET_)?ACCESS_KEY|credentials_json|GOOGLE_APPLICATION_CREDENTIALS|secrets\.", text), path.name
+def test_no_static_cloud_keys_and_secrets_only_in_an_environment() -> None:
+    for name, wf in all_workflows().items():
+        text = (WORKFLOWS / name).read_text()
+        assert not re.search(r"AWS_(SECRET_)?ACCESS_KEY|credentials_json|GOOGLE_APPLICATION_CREDENTIALS", text), name
+        for job_name, job in wf["jobs"].items():
+            if "secrets." in _steps_text(job):
+                assert job.get("environment"), f"{name}/{job_name} reads a secret outside a GitHub Environment"
+    train = load("train.yml")["jobs"]["pull-request"]
+    assert train["environment"]["name"] == "model-promotion" and "PROMOTION_APP_PRIVATE_KEY" in _steps_text(train)
+
+
+def test_no_checkout_leaves_its_token_behind_and_no_credential_job_restores_a_cache() -> None:
+    for name, wf in all_workflows().items():
+        for job_name, job in wf["jobs"].items():
+            for step in job.get("steps", []):
+                if "actions/checkout" in step.get("uses", ""):
+                    assert step.get("with", {}).get("persist-credentials") is False, f"{name}/{job_name}: persist-credentials"
+                if "setup-" in step.get("uses", "") and "id-token" in (job.get("permissions") or {}):
+                    assert "cache" not in step.get("with", {}), f"{name}/{job_name}: a cache restored into a job with credentials"
+
+
+CREDENTIALS = ("configure-aws-credentials", "google-github-actions/auth", "create-github-app-token")
+INSTALLS = (".github/scripts/install-locked", "make install", "pip install")
+
+
+def test_credentials_are_obtained_only_after_everything_is_installed() -> None:
+    for name, wf in all_workflows().items():
+        for job_name, job in wf["jobs"].items():
+            steps = [json.dumps(s) for s in job.get("steps", [])]
+            creds = [i for i, s in enumerate(steps) if any(c in s for c in CREDENTIALS)]
+            installs = [i for i, s in enumerate(steps) if any(c in s for c in INSTALLS)]
+            if creds and installs:
+                assert max(installs) < min(creds), f"{name}/{job_name}: a package is installed after a credential exists"
+
+
+def test_jobs_that_deploy_plan_or_drift_install_only_hash_checked_packages() -> None:
+    for name in ("deploy.yml", "drift.yml"):
+        for job_name, job in load(name)["jobs"].items():
+            if job_name == "issues":
+                continue
+            text = _steps_text(job)
+            assert ".github/scripts/install-locked" in text, f"{name}/{job_name}"
+            assert "make install" not in text and "pip install" not in text and "npm " not in text, f"{name}/{job_name}"
+    script = (ROOT / ".github" / "scripts" / "install-locked").read_text()
+    assert "--require-hashes --no-deps -r requirements-deploy.txt" in script and "--no-deps --no-build-isolation --no-index -e ." in script
+
+
+def _requirements(text: str) -> dict[str, tuple[str, list[str]]]:
+    """``{name: (version, hashes)}`` of a ``--generate-hashes`` requirements file."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    current = ""
+    for line in text.splitlines():
+        if m := re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==([^\s;\\]+)", line):
+            current = _norm(m.group(1))
+            out[current] = (m.group(3), [])
+        elif (m := re.search(r"--hash=sha256:([0-9a-f]{64})", line)) and current:
+            out[current][1].append(m.group(1))
+    return out
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_deploy_requirements_pin_every_package_with_hashes_and_match_pyproject() -> None:
+    import tomllib
+
+    text = (ROOT / "requirements-deploy.txt").read_text()
+    pinned = _requirements(text)
+    assert len(pinned) > 50 and "setuptools" in pinned  # setuptools: the editable install's build backend
+    assert all(hashes for _, hashes in pinned.values()), [n for n, (_, h) in pinned.items() if not h]
+    for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        name, _, version = dep.partition("==")
+        found = pinned.get(_norm(re.sub(r"\[.*\]", "", name)))
+        assert found and found[0] == version, f"{dep}: requirements-deploy.txt has {found}; run `make requirements-deploy`"
+    # the reader itself: a pin without a hash is seen as one
+    assert _requirements("boto3==1.0\nrequests==2.0 \\\n    --hash=sha256:" + "a" * 64 + "\n") == {
+        "boto3": ("1.0", []),
+        "requests": ("2.0", ["a" * 64]),
+    }
 
 
 def _deploying_jobs(wf: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {n: j for n, j in wf["jobs"].items() if "infra deploy" in _steps_text(j) or "--push" in _steps_text(j)}
+    return {n: j for n, j in wf["jobs"].items() if "infra deploy apply" in _steps_text(j) or "--push" in _steps_text(j)}
 
 
-def test_no_job_that_deploys_runs_on_pull_requests() -> None:
+def test_only_a_push_to_an_environment_branch_deploys() -> None:
     for name, wf in all_workflows().items():
-        jobs = _deploying_jobs(wf)
-        if not jobs:
-            continue
-        assert "pull_request" not in wf["on"] and "pull_request_target" not in wf["on"], f"{name} deploys and runs on pull requests"
-        for job in jobs.values():
-            assert "github.event_name != 'pull_request'" in job["if"]  # and says so, should the trigger change
-    review = all_workflows()["review.yml"]
+        if _deploying_jobs(wf):
+            assert set(wf["on"]) == {"push"}, f"{name} deploys on {set(wf['on'])}"
+    deploy = load("deploy.yml")
+    assert sorted(deploy["on"]["push"]["branches"]) == sorted({e.branch for e in load_environments().values()})
+    review = load("review.yml")
     assert not _deploying_jobs(review) and set(review["on"]) == {"pull_request"}
+    for name, wf in all_workflows().items():
+        assert "pull_request_target" not in wf["on"] and "workflow_run" not in wf["on"], name
 
 
 def _expand(value: Any, ctx: dict[str, Any]) -> Any:
@@ -145,35 +220,67 @@ def test_deploy_matrix_for_each_branch_equals_ci_matrix(branch: str, tmp_path: P
     outputs = _run_matrix_job(wf, {"ref_name": branch, "event": {"before": "0" * 40}}, tmp_path)
     want = ci_matrix.matrix(branch, None, ROOT / "environments")
     assert json.loads(outputs["matrix"]) == want["matrix"]
-    assert json.loads(outputs["envs"]) == want["envs"]
     envs = load_environments()
-    assert json.loads(outputs["envs"]) == [e.name for e in envs.values() if e.branch == branch]
+    rows = json.loads(outputs["matrix"]).get("include", [])
+    assert [r["env"] for r in rows] == [e.name for e in envs.values() if e.branch == branch]
     assert outputs["infra"] == ("true" if want["envs"] else "false")
 
 
-def test_each_environment_deploys_in_its_github_environment_with_its_own_concurrency_group() -> None:
+def test_each_environment_applies_in_its_github_environment_with_its_own_concurrency_group() -> None:
     wf = load("deploy.yml")
-    job = wf["jobs"]["deploy"]
-    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.matrix) }}"
-    groups = {}
-    for env in load_environments().values():
-        row = ci_matrix.entry(env, load_environments())
-        expanded = _expand({"environment": job["environment"], "concurrency": job["concurrency"]}, {"matrix": row})
-        assert expanded["environment"]["name"] == env.name  # production's job names production (its reviewers)
-        groups[env.name] = expanded["concurrency"]["group"]
+    envs = load_environments()
+    for job_name in ("apply", "workloads"):
+        job = wf["jobs"][job_name]
+        assert job["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.matrix) }}"
         assert job["concurrency"]["cancel-in-progress"] is False
-    assert len(set(groups.values())) == len(groups) and groups["production"] == "deploy-production"
-    assert load_environments()["production"].requires_approval
+        groups = {}
+        for env in envs.values():
+            row = ci_matrix.entry(env, envs)
+            expanded = _expand({"environment": job["environment"], "concurrency": job["concurrency"]}, {"matrix": row})
+            assert expanded["environment"]["name"] == env.name  # production's jobs name production (its reviewers)
+            groups[env.name] = expanded["concurrency"]["group"]
+        assert len(set(groups.values())) == len(groups), job_name
+    assert wf["jobs"]["apply"]["concurrency"]["group"] == "deploy-${{ matrix.env }}"
+    # the plan job runs in no environment: it holds only the read-only plan role
+    assert "environment" not in wf["jobs"]["plan"]
+    assert envs["production"].requires_approval
+
+
+def test_the_pull_request_plan_runs_in_the_plan_environment_the_plan_role_trusts() -> None:
+    job = load("review.yml")["jobs"]["review"]
+    assert job["environment"]["name"] == "${{ matrix.plan_environment }}"
+    envs = load_environments()
+    for env in envs.values():
+        assert ci_matrix.entry(env, envs)["plan_environment"] == f"{env.name}-plan"
+
+
+OIDC_PURPOSE = {
+    ("deploy.yml", "plan"): "plan",
+    ("deploy.yml", "apply"): "deploy",
+    ("deploy.yml", "workloads"): "deploy",
+    ("review.yml", "review"): "plan",
+    ("drift.yml", "drift"): "plan",
+    ("train.yml", "train"): "training",
+}
 
 
 def test_oidc_roles_come_from_the_matrix_and_match_what_bootstrap_creates() -> None:
+    seen = set()
     for name, wf in all_workflows().items():
         for job_name, job in wf["jobs"].items():
             for step in job.get("steps", []):
-                if "configure-aws-credentials" in step.get("uses", ""):
-                    role = step["with"]["role-to-assume"]
-                    purpose = {"deploy": "deploy", "image": "deploy", "train": "training"}.get(job_name, "plan")
-                    assert role == f"${{{{ matrix.aws_{purpose}_role }}}}", f"{name}/{job_name}: {role}"
+                uses = step.get("uses", "")
+                if "configure-aws-credentials" in uses or "google-github-actions/auth" in uses:
+                    purpose = OIDC_PURPOSE.get((name, job_name))
+                    assert purpose, f"{name}/{job_name} takes cloud credentials; say which identity in OIDC_PURPOSE"
+                    seen.add((name, job_name))
+                    if "configure-aws-credentials" in uses:
+                        assert step["with"]["role-to-assume"] == f"${{{{ matrix.aws_{purpose}_role }}}}", f"{name}/{job_name}"
+                    elif purpose != "training":
+                        want = f"${{{{ matrix.gcp_{purpose}_service_account }}}}"
+                        assert step["with"]["service_account"] == want, f"{name}/{job_name}"
+                    assert job["permissions"].get("id-token") == "write"
+    assert seen == set(OIDC_PURPOSE)
     env = load_environments()["staging"]
     assert ci_matrix.entry(env, load_environments())["aws_deploy_role"] == "arn:aws:iam::222222222222:role/mlp-staging-github-deploy"
 
@@ -190,15 +297,33 @@ def test_every_matrix_field_a_workflow_reads_is_one_ci_matrix_writes() -> None:
                 assert sub in row[key], f"{path.name} reads matrix.{ref}"
 
 
-def test_review_posts_one_sticky_comment_and_uploads_the_report() -> None:
-    job = load("review.yml")["jobs"]["review"]
+def test_review_uploads_only_the_report_and_the_deploy_reads_it_through_the_merged_pull_request() -> None:
+    wf = load("review.yml")
+    job = wf["jobs"]["review"]
     text = _steps_text(job)
-    assert "<!-- infra-review -->" in text and "updateComment" in text and "createComment" in text
-    assert "infra review --base" in text and "GITHUB_STEP_SUMMARY" in text and "reports/review.md" in text
-    upload = next(s for s in job["steps"] if "upload-artifact" in s.get("uses", "") and "review-pr" in s["with"]["name"])
-    assert upload["with"]["path"] == "reports/"
-    # the deploy job downloads exactly that artifact name
-    assert "review-pr-$pr" in _steps_text(load("deploy.yml")["jobs"]["deploy"])
+    assert "infra review --base" in text
+    upload = next(s for s in job["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["name"] == "review-pr-${{ github.event.pull_request.number }}"
+    assert upload["with"]["path"].startswith("review-artifact/")  # never the plan files (they hold values)
+    report = _steps_text(wf["jobs"]["report"])
+    assert "<!-- infra-review -->" in report and "updateComment" in report and "createComment" in report
+    # the deploy finds the review through GitHub (the merged pull request, its run, its artifact by
+    # digest: infra/deploy/provenance.py), never by a name a pull request could upload
+    deploy = load("deploy.yml")
+    assert "infra deploy plan" in _steps_text(deploy["jobs"]["plan"])
+    for name in ("deploy.yml", "drift.yml", "train.yml"):
+        assert "review-pr" not in (WORKFLOWS / name).read_text(), name
+    assert "actions/artifacts?name" not in "".join(p.read_text() for p in WORKFLOWS.glob("*.yml"))
+
+
+def test_the_apply_uses_the_record_the_plan_job_uploaded_by_id_and_digest() -> None:
+    deploy = load("deploy.yml")
+    assert deploy["jobs"]["plan"]["outputs"]["record-digest"] == "${{ steps.upload.outputs.artifact-digest }}"
+    for job_name in ("apply", "workloads"):
+        download = next(s for s in deploy["jobs"][job_name]["steps"] if "download-artifact" in s.get("uses", ""))
+        assert download["with"]["artifact-ids"] == "${{ needs.plan.outputs.record-id }}"
+        assert download["with"]["digest-mismatch"] == "error"
+        assert "--planned" in _steps_text(deploy["jobs"][job_name])
 
 
 def test_drift_runs_nightly_and_keeps_one_issue_per_environment() -> None:
@@ -207,6 +332,7 @@ def test_drift_runs_nightly_and_keeps_one_issue_per_environment() -> None:
     assert "infra drift" in _steps_text(wf["jobs"]["drift"])
     assert "Drift: ${env}" in _steps_text(wf["jobs"]["issues"])
     assert wf["jobs"]["issues"]["permissions"] == {"issues": "write"}
+    assert "id-token" not in wf["jobs"]["issues"]["permissions"]
 
 
 def test_continuous_training_registers_in_dev_and_opens_the_promotion_pull_request(tmp_path: Path) -> None:
@@ -214,27 +340,76 @@ def test_continuous_training_registers_in_dev_and_opens_the_promotion_pull_reque
     assert "schedule" in wf["on"] and "workflow_dispatch" in wf["on"]
     outputs = _run_matrix_job(wf, {}, tmp_path)
     assert json.loads(outputs["envs"]) == ["dev"]  # the environment of the develop branch, from its file
-    train = _steps_text(wf["jobs"]["train"])
-    assert "python -m app.train" in train and "infra model register" in train and "infra model candidate" in train
+    train = wf["jobs"]["train"]
+    assert "environment" not in train  # the training role trusts the default branch's train.yml only
+    assert "default_branch" in train["if"]
+    text = _steps_text(train)
+    assert "python -m app.train" in text and "infra model register" in text and "infra model candidate" in text
     pr = wf["jobs"]["pull-request"]
     assert pr["if"] == "needs.train.outputs.beats == 'true'"
     assert "infra model pin" in _steps_text(pr) and "gh pr create" in _steps_text(pr)
-    assert "id-token" not in pr["permissions"]  # the job that writes to the repository holds no cloud credentials
+    # the job that writes to the repository holds no cloud credentials and no workflow token: a
+    # GitHub App's token, from the model-promotion environment's secrets, so that the pull
+    # request it opens runs the review (GITHUB_TOKEN's do not trigger workflows)
+    assert pr["permissions"] == {}
+    assert pr["environment"]["name"] == "model-promotion"
+    assert "create-github-app-token" in _steps_text(pr)
 
 
-def test_deploy_moves_the_pinned_model_after_applying() -> None:
-    steps = [s.get("name", "") + json.dumps(s) for s in load("deploy.yml")["jobs"]["deploy"]["steps"]]
-    apply = next(i for i, s in enumerate(steps) if "infra deploy" in s)
-    model = next(i for i, s in enumerate(steps) if "infra model promote" in s)
-    smoke = next(i for i, s in enumerate(steps) if "infra smoke" in s)
-    assert apply < model < smoke
+def test_the_apply_job_orders_registries_images_checks_environment_model() -> None:
+    steps = [s.get("name", "") + json.dumps(s) for s in load("deploy.yml")["jobs"]["apply"]["steps"]]
+
+    def at(needle: str) -> int:
+        return next(i for i, s in enumerate(steps) if needle in s)
+
+    registries = at('--stack \\"$STACK\\"')
+    assert registries < at("infra images") < at("attestation verify") < at("--images --no-github")
+    assert at("--images --no-github") < at('--stack \\"$ENV_NAME\\"') < at("infra model promote")
+    workloads = [json.dumps(s) for s in load("deploy.yml")["jobs"]["workloads"]["steps"]]
+    assert next(i for i, s in enumerate(workloads) if "infra deploy apply" in s) < next(
+        i for i, s in enumerate(workloads) if "infra smoke" in s
+    )
 
 
-def test_dependabot_covers_actions_pip_and_npm() -> None:
+def test_the_workloads_job_runs_inside_the_vpc_when_the_environment_has_an_eks_cluster() -> None:
+    job = load("deploy.yml")["jobs"]["workloads"]
+    envs = load_environments()
+    for env in envs.values():
+        row = ci_matrix.entry(env, envs)
+        if "aws" in env.cluster_clouds() and env.ci:
+            assert row["runner"] == f"codebuild-{env.ci_runner_name}"
+        else:
+            assert row["runner"] == ""
+    assert "matrix.runner" in job["runs-on"] and "github.run_id" in job["runs-on"]  # CodeBuild's label form
+    assert load("drift.yml")["jobs"]["drift"]["runs-on"] == job["runs-on"]
+
+
+def test_dependabot_covers_actions_pip_and_npm_after_a_cooldown() -> None:
     doc = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
     assert {u["package-ecosystem"] for u in doc["updates"]} >= {"github-actions", "pip", "npm"}
+    for update in doc["updates"]:  # a release gets a week to be found out before it is proposed
+        assert update["cooldown"]["default-days"] >= 7, update["package-ecosystem"]
+
+
+def test_codeowners_own_everything_that_changes_what_is_deployed_or_who_may_deploy() -> None:
+    owners = (ROOT / ".github" / "CODEOWNERS").read_text()
+    paths = {line.split()[0] for line in owners.splitlines() if line.strip() and not line.startswith("#")}
+    assert {"/.github/", "/stacks/", "/infra/", "/environments/", "/requirements-deploy.txt"} <= paths
 
 
 def test_actionlint_passes() -> None:
     proc = subprocess.run([str(ROOT / ".venv" / "bin" / "actionlint")], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor_finds_nothing() -> None:
+    """zizmor's offline audits (template injection, excessive permissions, credential persistence,
+    cache poisoning, unpinned uses, dangerous triggers, ...)."""
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "zizmor"), "--offline", "--quiet", "--format", "plain", ".github/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -64,7 +64,7 @@ def test_bootstrap_creates_identities_key_and_state_then_changes_nothing(staging
     condition = plan["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
     assert condition["StringEquals"] == {AUD: "sts.amazonaws.com"}
     assert condition["StringLike"][SUB] == [
-        "repo:acme-ml/ml-platform:pull_request:job_workflow_ref:acme-ml/ml-platform/.github/workflows/review.yml@refs/pull/*/merge",
+        "repo:acme-ml/ml-platform:environment:staging-plan:job_workflow_ref:acme-ml/ml-platform/.github/workflows/review.yml@refs/pull/*/merge",
         "repo:acme-ml/ml-platform:ref:refs/heads/staging:job_workflow_ref:acme-ml/ml-platform/.github/workflows/deploy.yml@refs/heads/staging",
         "repo:acme-ml/ml-platform:ref:refs/heads/main:job_workflow_ref:acme-ml/ml-platform/.github/workflows/drift.yml@refs/heads/main",
     ]

@@ -82,12 +82,12 @@ def test_bootstrap_gcp_creates_apis_agents_accounts_roles_and_federation_then_ch
         f"principalSet://iam.googleapis.com/{POOL}/attribute.sub/{repo}:environment:staging:{wf}/deploy.yml@refs/heads/staging"
     ]
     assert _members(project.service_accounts[plan]["policy"], "roles/iam.workloadIdentityUser") == [
-        f"principalSet://iam.googleapis.com/{POOL}/attribute.pr_sub/{repo}:pull_request:{wf}/review.yml",
+        f"principalSet://iam.googleapis.com/{POOL}/attribute.pr_sub/{repo}:environment:staging-plan:{wf}/review.yml",
         f"principalSet://iam.googleapis.com/{POOL}/attribute.sub/{repo}:ref:refs/heads/staging:{wf}/deploy.yml@refs/heads/staging",
         f"principalSet://iam.googleapis.com/{POOL}/attribute.sub/{repo}:ref:refs/heads/main:{wf}/drift.yml@refs/heads/main",
     ]
     # the pull-request attribute keeps what precedes "@refs/pull/": the value a PR token maps to
-    pr_token_sub = f"{repo}:pull_request:{wf}/review.yml@refs/pull/42/merge"
+    pr_token_sub = f"{repo}:environment:staging-plan:{wf}/review.yml@refs/pull/42/merge"
     assert wif_members(env, NUMBER, "plan")[0].endswith("/" + pr_token_sub.split("@refs/pull/")[0])
     second = bootstrap(env, clouds=("gcp",))
     assert not second.changed, [s for s in second.steps if s.status != "unchanged"]

@@ -64,7 +64,8 @@ def test_subjects_follow_the_repository_template(environments: dict[str, Environ
         "post-merge": f"{repo}:ref:refs/heads/main:{wf}/deploy.yml@refs/heads/main",
         "drift": f"{repo}:ref:refs/heads/main:{wf}/drift.yml@refs/heads/main",
     }
-    assert p.plan_subjects(dev)["review"] == f"{repo}:pull_request:{wf}/review.yml@refs/pull/*/merge"
+    # never the pull_request sub every pull request into any branch gets: dev-plan, with no reviewers
+    assert p.plan_subjects(dev)["review"] == f"{repo}:environment:dev-plan:{wf}/review.yml@refs/pull/*/merge"
     assert p.plan_subjects(dev)["post-merge"] == f"{repo}:ref:refs/heads/develop:{wf}/deploy.yml@refs/heads/develop"
     trust = p.deploy_trust(prod, "arn:x")["Statement"][0]["Condition"]
     assert set(trust) == {"StringEquals"}  # no wildcard in the deploy role's trust

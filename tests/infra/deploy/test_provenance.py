@@ -173,3 +173,33 @@ def test_the_newest_attempt_of_the_review_run_is_taken(github: tuple[GitHubState
 )
 def test_a_runs_path_names_its_workflow_file_in_every_form_github_uses(path: str) -> None:
     assert workflow_file(path) == ".github/workflows/review.yml"
+
+
+def test_promotion_evidence_comes_from_the_source_branchs_deploy_run(github: tuple[GitHubState, GitHub]) -> None:
+    from infra.deploy.provenance import deploy_evidence
+
+    state, gh = github
+    real, forged = b'{"env": "staging", "passed": true}', b'{"env": "staging", "passed": true, "forged": true}'
+    state.runs += [
+        WorkflowRun(id=400, workflow="deploy.yml", event="push", head_sha=MERGE, head_branch="staging", created_at="2026-11-30T10:00:00Z"),
+        # newer, but deployed nothing (no artifact): looked past
+        WorkflowRun(id=401, workflow="deploy.yml", event="push", head_sha=OLD, head_branch="staging", created_at="2026-11-30T11:00:00Z"),
+        # a pull request's run uploading an artifact of the same name: not a deploy
+        WorkflowRun(
+            id=402, workflow="review.yml", event="pull_request", head_sha=HEAD, head_branch="feature", created_at="2026-11-30T12:00:00Z"
+        ),
+        # a deploy.yml run of a push to another branch (its own copy of the workflow): not staging's
+        WorkflowRun(id=403, workflow="deploy.yml", event="push", head_sha=OLD, head_branch="scratch", created_at="2026-11-30T13:00:00Z"),
+    ]
+    state.artifacts += [
+        Artifact(id=40, run_id=400, name="deploy-staging", files={"smoke-staging.json": real}),
+        Artifact(id=42, run_id=402, name="deploy-staging", files={"smoke-staging.json": forged}),
+        Artifact(id=43, run_id=403, name="deploy-staging", files={"smoke-staging.json": forged}),
+    ]
+    run, body = deploy_evidence(gh, env="staging", branch="staging", member="smoke-staging.json")
+    assert (run["id"], body) == (400, real)
+    state.artifacts[-3].recorded_digest = "sha256:" + "0" * 64
+    with pytest.raises(NoReview, match="do not match the digest"):
+        deploy_evidence(gh, env="staging", branch="staging", member="smoke-staging.json")
+    with pytest.raises(NoReview, match="dev has not been deployed yet"):
+        deploy_evidence(gh, env="dev", branch="develop", member="smoke-dev.json")

@@ -36,7 +36,7 @@ def test_preflight_passes_on_a_ready_world(fresh: World) -> None:
     ran = {c.name for c in report.checks if c.ok}
     assert ran == CHECKS - {"github-reviewers", "github-plan-environment"}, CHECKS - ran  # staging needs no approval
     skipped = {c.name: c.detail for c in report.checks if c.ok is None}
-    assert skipped == {"github-plan-environment": "requires_approval is false: pull-request plans need no approval",
+    assert skipped == {"github-plan-environment": "requires_approval is false: pull-request plans need no reviewers (the first review run creates it)",
                        "github-reviewers": "requires_approval is false"}  # fmt: skip
     quota = next(c for c in report.checks if c.name == "aws-vcpu-quota" and c.subject.startswith("L-3819A6DF"))
     assert quota.detail == "12 vCPUs at max, quota 64 (applied)"  # g6.xlarge = 4 vCPUs, l4 max 3

@@ -183,8 +183,13 @@ class ModelRegistry(Construct):
             {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
         ]
         if env.ci is not None:
-            # the continuous-training workflow, from this environment's GitHub Environment only
+            # the continuous-training workflow only: train.yml on the default branch (its schedule runs
+            # there; a dispatch from another branch gets another sub), under the repository's OIDC
+            # template (repo, context, job_workflow_ref: infra preflight checks it). No GitHub
+            # Environment: a deploy environment's branch policy names the environment's branch.
             oidc = "token.actions.githubusercontent.com"
+            default = f"refs/heads/{env.ci.default_branch}"
+            subject = env.oidc_subject(context=f"ref:{default}", workflow="train.yml", ref=default)
             trust.append(
                 {
                     "Effect": "Allow",
@@ -193,7 +198,7 @@ class ModelRegistry(Construct):
                     "Condition": {
                         "StringEquals": {
                             f"{oidc}:aud": "sts.amazonaws.com",
-                            f"{oidc}:sub": f"repo:{env.ci.repository}:environment:{env.name}",
+                            f"{oidc}:sub": subject,
                         }
                     },
                 }

@@ -200,3 +200,20 @@ def test_the_served_workload_loads_its_alias_into_a_scratch_volume(environments:
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert container["volumeMounts"] == [{"name": "model-cache", "mountPath": variables["MODEL_CACHE"]}]
         assert pod["volumes"] == [{"name": "model-cache", "emptyDir": {"sizeLimit": "1Gi"}}]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_only_train_yml_on_the_default_branch_assumes_the_training_role(
+    synth_out: Path, environments: dict[str, Environment], name: str
+) -> None:
+    env = environments[name]
+    assert env.aws and env.ci
+    stack = _stack(synth_out, name)
+    role = next(r for r in stack.of_type("aws_iam_role") if r.values["name"] == env.resource_name("training"))
+    github = [s for s in json.loads(role.values["assume_role_policy"])["Statement"] if "Federated" in s["Principal"]]
+    assert len(github) == 1
+    subject = github[0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    repo, default = env.ci.repository, env.ci.default_branch
+    assert subject == f"repo:{repo}:ref:refs/heads/{default}:job_workflow_ref:{repo}/.github/workflows/train.yml@refs/heads/{default}"
+    # no wildcard: another workflow, branch or a pull request gets another sub and is refused
+    assert "*" not in subject and "StringLike" not in github[0]["Condition"]

@@ -166,13 +166,28 @@ class Registry:
             )
 
     def write(self, version: str, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
-        """Upload the files, then the manifest (conditional: the version must not exist)."""
+        """Upload the files, then the manifest, each only if absent (the buckets refuse any other
+        write of a version: stacks/aws/model_registry.py, stacks/gcp/model_registry.py). A file left
+        by an interrupted register counts when its bytes are the same."""
         for name, data in files.items():
-            self.store.put(version_key(self.prefix, version, name), data)
+            key = version_key(self.prefix, version, name)
+            if not self.store.put(key, data, if_absent=True):
+                there = self.store.get(key)
+                if there is None or hashlib.sha256(there).digest() != hashlib.sha256(data).digest():
+                    raise RegistryRefused(f"{self.uri}/{version}/{name} exists with other bytes; versions are immutable")
         if not self.store.put(
             version_key(self.prefix, version, MANIFEST), json.dumps(manifest, indent=2, sort_keys=True).encode(), if_absent=True
         ):
             raise RegistryRefused(f"{version} was registered in {self.uri} meanwhile; versions are immutable")
+
+
+def registry_clouds(env: Environment, cloud: Cloud | None = None) -> list[Cloud]:
+    """The clouds whose registry a write goes to: ``cloud`` when given, else every cloud the
+    environment has (each has its bucket: stacks/aws/model_registry.py, stacks/gcp/model_registry.py),
+    so that the serving on each cloud finds the version its alias names."""
+    if cloud is not None:
+        return [cloud]
+    return [c for c in ("aws", "gcp") if getattr(env, c) is not None]  # type: ignore[misc]
 
 
 def registry(env: Environment, cloud: Cloud | None = None) -> Registry:

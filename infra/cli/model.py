@@ -35,13 +35,19 @@ def register(
     cloud: CloudOpt = None,
     env_dir: EnvDirOpt = ENV_DIR,
 ) -> None:
-    """Upload a trained version with its manifest and point `latest` at it; refuses a version that
-    exists or whose accuracy is below the environment's models.min_accuracy (exit 1)."""
+    """Upload a trained version with its manifest and point `latest` at it, in the registry of every
+    cloud the environment has (or --cloud's); refuses a version that exists or whose accuracy is
+    below the environment's models.min_accuracy (exit 1)."""
     from infra.model_registry import register as run_register
+    from infra.model_registry import registry_clouds
 
-    manifest = run_register(_env(env, env_dir), artifact, cloud=cloud_choice(cloud), existing_ok=existing_ok)
-    print(json.dumps(manifest, indent=2))
-    say(f"registered {manifest['version']} in {env} (accuracy {manifest['metrics'].get('accuracy')}); latest → it")
+    environment = _env(env, env_dir)
+    manifests = {
+        c: run_register(environment, artifact, cloud=c, existing_ok=existing_ok) for c in registry_clouds(environment, cloud_choice(cloud))
+    }
+    first = next(iter(manifests.values()))
+    print(json.dumps({**first, "registered_in": list(manifests)}, indent=2))
+    say(f"registered {first['version']} in {env} on {', '.join(manifests)} (accuracy {first['metrics'].get('accuracy')}); latest → it")
 
 
 @app.command("list")
@@ -90,14 +96,23 @@ def promote(
     cloud: CloudOpt = None,
     env_dir: EnvDirOpt = ENV_DIR,
 ) -> None:
-    """Copy a version from SOURCE's registry into TARGET's (sha256 checked) and move TARGET's alias;
-    never retrains. Refuses a version below TARGET's accuracy floor."""
+    """Copy a version from SOURCE's registry into TARGET's (sha256 checked) and move TARGET's alias,
+    on every cloud TARGET has (or --cloud's); never retrains. Refuses a version below TARGET's
+    accuracy floor."""
     from environments.loader import load_environments
     from infra.model_registry import promote as run_promote
+    from infra.model_registry import registry_clouds
 
-    result = run_promote(load_environments(env_dir), source, target, version, cloud=cloud_choice(cloud))
-    print(json.dumps(result, indent=2))
-    say(f"{target}: {result['alias']} → {result['version']} (was {result['previous']})")
+    envs = load_environments(env_dir)
+    clouds = registry_clouds(envs.named(target), cloud_choice(cloud))
+    results: dict[str, dict[str, object]] = {}
+    for c in clouds:  # the version the first registry resolves is the one every cloud promotes
+        results[c] = run_promote(envs, source, target, version, cloud=c)
+        version = str(results[c]["version"])
+    first = next(iter(results.values()))
+    print(json.dumps({"version": first["version"], "alias": first["alias"], "clouds": results}, indent=2))
+    for c, result in results.items():
+        say(f"{target} ({c}): {result['alias']} → {result['version']} (was {result['previous']})")
 
 
 @app.command("drift")

@@ -222,6 +222,30 @@ class ModelRegistry(Construct):
             "Resource": f"arn:aws:s3:::{name}/{MODELS_PREFIX}*",
             "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalArn": writers}},
         }
+        # A version is written once and never deleted, whoever writes (training, the promotion, an
+        # admin's script): every PutObject outside aliases/ and the access logs must carry
+        # If-None-Match (the condition key s3:if-none-match; S3 user guide, "Enforce conditional
+        # writes on Amazon S3 buckets"), so it cannot replace an object; deletes are refused there.
+        # infra model writes single PUTs (no multipart, which this also refuses, and no CopyObject,
+        # which an enforced bucket refuses with 403); noncurrent-version expiry is S3 lifecycle's.
+        movable = [f"arn:aws:s3:::{name}/{MODELS_PREFIX}*/aliases/*", f"arn:aws:s3:::{name}/{LOGS_PREFIX}*"]
+        write_once = [
+            {
+                "Sid": "VersionsAreWrittenOnce",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "NotResource": movable,
+                "Condition": {"Null": {"s3:if-none-match": "true"}},
+            },
+            {
+                "Sid": "VersionsAreNeverDeleted",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "NotResource": movable,
+            },
+        ]
         self.bucket = SecureBucket(
             self,
             "bucket",
@@ -229,7 +253,7 @@ class ModelRegistry(Construct):
             name=name,
             key_arn=key.arn,
             keep_noncurrent_days=env.models.keep_noncurrent_days,
-            extra_statements=[only_writers, *self._promotion_reads(name, promotion_reader)],
+            extra_statements=[only_writers, *write_once, *self._promotion_reads(name, promotion_reader)],
         )
         self.arn, self.name = self.bucket.arn, name
         IamRolePolicy(

@@ -17,10 +17,10 @@ from cdktf_cdktf_provider_google.storage_bucket import (
     StorageBucketSoftDeletePolicy,
     StorageBucketVersioning,
 )
-from cdktf_cdktf_provider_google.storage_bucket_iam_member import StorageBucketIamMember
+from cdktf_cdktf_provider_google.storage_bucket_iam_member import StorageBucketIamMember, StorageBucketIamMemberCondition
 from constructs import Construct
 
-from app.layout import SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT
+from app.layout import SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT, model_prefix
 from environments.schema import Environment
 
 LOGS_PREFIX = "access-logs/"
@@ -71,6 +71,25 @@ class ModelRegistry(Construct):
         StorageBucketIamMember(
             self, "promotion-writes", bucket=self.bucket.name, role="roles/storage.objectCreator", member=f"serviceAccount:{deploy}"
         )
+        # A version's objects are created once (objectCreator cannot replace or delete: replacing an
+        # object needs storage.objects.create and .delete, Cloud Storage "IAM permissions"); the
+        # aliases are moved, so the writers may replace objects under aliases/ only (an IAM condition
+        # on the object's resource.name, "projects/_/buckets/<bucket>/objects/<key>": Cloud Storage,
+        # "Use IAM Conditions"; conditions need uniform bucket-level access, which the bucket has).
+        aliases = f"projects/_/buckets/{name}/objects/{model_prefix(env.models.name)}/aliases/"
+        for writer_id, member in (("training", f"serviceAccount:{self.training.email}"), ("promotion", f"serviceAccount:{deploy}")):
+            StorageBucketIamMember(
+                self,
+                f"{writer_id}-moves-aliases",
+                bucket=self.bucket.name,
+                role="roles/storage.objectUser",
+                member=member,
+                condition=StorageBucketIamMemberCondition(
+                    title="aliases-only",
+                    description="replace the alias objects; versions stay create-once",
+                    expression=f'resource.name.startsWith("{aliases}")',
+                ),
+            )
         if promotion_reader:
             # the next environment's deploy service account copies the versions it promotes
             StorageBucketIamMember(

@@ -117,12 +117,12 @@ def test_promotion_follows_the_path_and_the_target_floor(buckets: dict[str, Envi
 
 
 def test_model_cli(buckets: dict[str, Environment], trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["model", "register", "dev", str(trained)]) == 0
+    assert main(["model", "register", "dev", str(trained), "--cloud", "aws"]) == 0
     version = json.loads(capsys.readouterr().out)["version"]
-    assert main(["model", "register", "dev", str(trained)]) == 1
+    assert main(["model", "register", "dev", str(trained), "--cloud", "aws"]) == 1
     assert main(["model", "list", "dev", "--format", "json"]) == 0
     assert [m["version"] for m in json.loads(capsys.readouterr().out)] == [version]
-    assert main(["model", "promote", "--from", "dev", "--to", "staging"]) == 0
+    assert main(["model", "promote", "--from", "dev", "--to", "staging", "--cloud", "aws"]) == 0
     capsys.readouterr()
     assert main(["model", "show", "staging", "staging"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == version
@@ -247,3 +247,47 @@ def test_gcs_registry_and_the_service_loading_from_it(
     with TestClient(create_app(settings)) as client:
         meta = client.get("/metadata").json()
     assert (meta["model_version"], meta["registry_uri"]) == (manifest["version"], settings.model_registry_uri)
+
+
+def test_without_cloud_register_and_promote_fill_the_registry_of_every_cloud(
+    gcs_host: str, buckets: dict[str, Environment], trained: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dev and staging have both clouds: the GKE serving reads GCS, the EKS and Lambda serving S3;
+    a register or promote that filled one would leave the other serving nothing."""
+    import google.cloud.storage as storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_host)
+    dev, staging = buckets["dev"], buckets["staging"]
+    for env in (dev, staging):
+        client = storage.Client(project=env.gcp.project_id)  # type: ignore[union-attr]
+        if client.bucket(env.model_bucket("gcp")).exists():
+            for blob in client.list_blobs(env.model_bucket("gcp")):
+                blob.delete()
+        else:
+            client.create_bucket(env.model_bucket("gcp"))
+    assert main(["model", "register", "dev", str(trained)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["registered_in"] == ["aws", "gcp"]
+    assert registry(dev, "aws").alias("latest") == registry(dev, "gcp").alias("latest") == out["version"]
+    assert main(["model", "promote", "--from", "dev", "--to", "staging"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["clouds"]) == {"aws", "gcp"}
+    for cloud in ("aws", "gcp"):
+        assert registry(staging, cloud).alias(staging.models.alias) == out["version"]  # type: ignore[union-attr, arg-type]
+
+
+def test_a_version_file_left_with_other_bytes_is_refused_and_the_same_bytes_resume(buckets: dict[str, Environment], trained: Path) -> None:
+    """Every file of a version is written only if absent (the bucket policy refuses any other
+    write there): an interrupted register resumes, a different file under the version is refused."""
+    dev = buckets["dev"]
+    directory = trained / (trained / "LATEST").read_text().strip()
+    version = json.loads((directory / "metadata.json").read_text())["version"]
+    s3 = boto3.client("s3", region_name="us-east-1")
+    key = f"models/wine-cultivar/{version}/model.joblib"
+    s3.put_object(Bucket=dev.model_bucket("aws"), Key=key, Body=(directory / "model.joblib").read_bytes())
+    assert register(dev, trained, cloud="aws")["version"] == version  # the same bytes: resumed
+    s3.delete_object(Bucket=dev.model_bucket("aws"), Key=f"models/wine-cultivar/{version}/manifest.json")
+    s3.put_object(Bucket=dev.model_bucket("aws"), Key=key, Body=b"not the model")
+    with pytest.raises(RegistryRefused, match="exists with other bytes"):
+        register(dev, trained, cloud="aws")
+    assert s3.get_object(Bucket=dev.model_bucket("aws"), Key=key)["Body"].read() == b"not the model"

@@ -217,3 +217,34 @@ def test_only_train_yml_on_the_default_branch_assumes_the_training_role(
     assert subject == f"repo:{repo}:ref:refs/heads/{default}:job_workflow_ref:{repo}/.github/workflows/train.yml@refs/heads/{default}"
     # no wildcard: another workflow, branch or a pull request gets another sub and is refused
     assert "*" not in subject and "StringLike" not in github[0]["Condition"]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_a_registered_version_cannot_be_replaced_or_deleted_while_aliases_move(
+    synth_out: Path, environments: dict[str, Environment], name: str
+) -> None:
+    env = environments[name]
+    assert env.aws and env.gcp and env.models
+    stack = _stack(synth_out, name)
+    bucket = next(b for b in stack.of_type("aws_s3_bucket") if b.values["bucket"] == env.model_bucket("aws"))
+    ref = f"${{aws_s3_bucket.{bucket.address.split('.', 1)[1]}.id}}"
+    policy = next(json.loads(p.values["policy"]) for p in stack.of_type("aws_s3_bucket_policy") if p.values["bucket"] == ref)
+    statements = {s.get("Sid"): s for s in policy["Statement"]}
+    once, never = statements["VersionsAreWrittenOnce"], statements["VersionsAreNeverDeleted"]
+    movable = {f"arn:aws:s3:::{env.model_bucket('aws')}/models/*/aliases/*", f"arn:aws:s3:::{env.model_bucket('aws')}/access-logs/*"}
+    for st in (once, never):
+        assert st["Effect"] == "Deny" and st["Principal"] == "*" and set(st["NotResource"]) == movable
+    assert once["Action"] == "s3:PutObject" and once["Condition"] == {"Null": {"s3:if-none-match": "true"}}
+    assert set(never["Action"]) == {"s3:DeleteObject", "s3:DeleteObjectVersion"} and "Condition" not in never
+    # GCS: the writers create objects; they replace only under aliases/ (a conditional grant)
+    grants = [
+        m.values
+        for m in stack.of_type("google_storage_bucket_iam_member")
+        if "training" in m.values["member"] or "deploy" in m.values["member"]
+    ]
+    replacing = [g for g in grants if g["role"] not in ("roles/storage.objectCreator", "roles/storage.objectViewer")]
+    assert len(replacing) == 2
+    prefix = f"projects/_/buckets/{env.model_bucket('gcp')}/objects/models/{env.models.name}/aliases/"
+    for g in replacing:
+        assert g["role"] == "roles/storage.objectUser"
+        assert g["condition"]["expression"] == f'resource.name.startsWith("{prefix}")'

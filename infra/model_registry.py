@@ -187,7 +187,8 @@ def registry_clouds(env: Environment, cloud: Cloud | None = None) -> list[Cloud]
     so that the serving on each cloud finds the version its alias names."""
     if cloud is not None:
         return [cloud]
-    return [c for c in ("aws", "gcp") if getattr(env, c) is not None]  # type: ignore[misc]
+    clouds: tuple[Cloud, ...] = ("aws", "gcp")
+    return [c for c in clouds if getattr(env, c) is not None]
 
 
 def registry(env: Environment, cloud: Cloud | None = None) -> Registry:

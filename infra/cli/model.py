@@ -111,8 +111,8 @@ def promote(
         version = str(results[c]["version"])
     first = next(iter(results.values()))
     print(json.dumps({"version": first["version"], "alias": first["alias"], "clouds": results}, indent=2))
-    for c, result in results.items():
-        say(f"{target} ({c}): {result['alias']} → {result['version']} (was {result['previous']})")
+    for where, result in results.items():
+        say(f"{target} ({where}): {result['alias']} → {result['version']} (was {result['previous']})")
 
 
 @app.command("drift")

@@ -229,7 +229,7 @@ class ModelRegistry(Construct):
         # infra model writes single PUTs (no multipart, which this also refuses, and no CopyObject,
         # which an enforced bucket refuses with 403); noncurrent-version expiry is S3 lifecycle's.
         movable = [f"arn:aws:s3:::{name}/{MODELS_PREFIX}*/aliases/*", f"arn:aws:s3:::{name}/{LOGS_PREFIX}*"]
-        write_once = [
+        write_once: list[dict[str, Any]] = [
             {
                 "Sid": "VersionsAreWrittenOnce",
                 "Effect": "Deny",

@@ -15,10 +15,10 @@ ENVS ?=
 MODELS ?= artifacts/models
 PORT ?= 8080
 
-.PHONY: help install demo validate synth summary policy cost cost-diff cost-refresh tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy ci-matrix bootstrap smoke promote requirements-deploy train register model-drift serve load-test all clean
+.PHONY: help install demo validate synth summary policy cost cost-diff cost-refresh tco review parity drift check-terraform cdktf-synth test test-fast lint format bench docs snapshots plan deploy ci-matrix bootstrap smoke promote requirements-deploy providers-lock train register model-drift serve load-test all clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 $(BIN)/infra: pyproject.toml app/requirements.txt requirements-dev.txt
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 2; }
@@ -102,6 +102,9 @@ requirements-deploy: $(BIN)/infra ## re-pin requirements-deploy.txt (the deploy 
 	{ sed -n '1,5p' requirements-deploy.txt; $(BIN)/uv pip compile pyproject.toml requirements-deploy.in --generate-hashes \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_35 --no-header --quiet; } > requirements-deploy.tmp
 	mv requirements-deploy.tmp requirements-deploy.txt
+
+providers-lock: synth ## write locks/<stack>.terraform.lock.hcl for every stack (needs registry.terraform.io); commit them
+	$(BIN)/infra providers lock
 
 format: $(BIN)/infra ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

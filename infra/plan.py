@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 
 from environments.loader import load_environments
-from infra import engine
+from infra import engine, providers
 from infra.changes.model import ACTION_ORDER
 from infra.changes.plan import changes_from_plan, output_changes
 from infra.changes.table import load_table
@@ -54,7 +54,7 @@ def plan(outdir: Path, env: str, env_dir: Path, *, drift: bool = False, only: li
         if waiting_on:  # its inputs are outputs of a stack not applied yet: a plan now would mislead (or fail)
             skipped.append(f"{stack.name} not planned: {waiting_on} has changes to apply first (the review shows it offline)")
             continue
-        engine.run_checked("init", ["-input=false", "-no-color"], work)
+        engine.run_checked("init", ["-input=false", "-no-color", *providers.prepare(stack)], work)
         args = ["-input=false", "-no-color", "-lock=false", "-detailed-exitcode", "-out=plan.tfplan"] + (["-refresh-only"] if drift else [])
         code, _ = engine.run_checked("plan", args, work)
         _, shown = engine.run_checked("show", ["-json", "plan.tfplan"], work)

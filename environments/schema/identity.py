@@ -97,6 +97,14 @@ class Identity:
         """The customer-managed KMS key of the S3 state (``infra bootstrap`` makes it)."""
         return f"alias/{self.resource_name('tfstate')}"
 
+    @property
+    def state_key_alias_arn(self) -> str | None:
+        """The alias's ARN, which the S3 backend's ``kms_key_id`` accepts (hashicorp/terraform
+        internal/backend/remote-state/s3/validate.go, ``validateKMSKeyARN``: key or alias ARNs)."""
+        if self.aws is None or self.state.backend != "s3":
+            return None
+        return f"arn:aws:kms:{self.state_region}:{self.aws.account_id}:{self.state_key_alias}"
+
     def github_environment(self, purpose: Literal["deploy", "plan"]) -> str:
         """The GitHub Environment a job uses: ``<env>`` for the deploy, ``<env>-plan`` for a pull
         request's plan of an environment that waits for an approval (its reviewers approve the plan)."""

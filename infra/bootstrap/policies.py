@@ -90,7 +90,9 @@ def ci_role_arns(env: Environment) -> list[str]:
 
 
 def state_alias_arn(env: Environment) -> str:
-    return f"arn:aws:kms:{env.state_region}:{_account(env)}:{env.state_key_alias}"
+    arn = env.state_key_alias_arn
+    assert arn is not None, "the state key is an S3 backend's"
+    return arn
 
 
 # --- subjects ----------------------------------------------------------------------------------------

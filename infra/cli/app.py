@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import typer
 
-from infra.cli import cloudbuild, cost, delivery, foundation, model, policy, review, synth
+from infra.cli import cloudbuild, cost, delivery, foundation, model, policy, providers, review, synth
 from infra.cli.exits import EXIT_OK, EXIT_USAGE, guarded
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="ML platform infrastructure tooling.")
@@ -38,6 +38,7 @@ app.command("promotion-check")(delivery.promotion_check)
 app.add_typer(delivery.deploy_app, name="deploy")
 app.add_typer(model.app, name="model")
 app.add_typer(cloudbuild.app, name="cloudbuild")
+app.add_typer(providers.app, name="providers")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 import yaml
 
+from infra import providers
 from infra.changes.model import ResourceChange
 from infra.changes.plan import UNKNOWN, changes_from_plan
 from infra.changes.table import load_table
@@ -316,7 +317,7 @@ def _check_hash(env: str, digest: str, wanted: str, source: str) -> None:
 def _plan(stack: Stack, *, lock: bool) -> list[ResourceChange]:
     """Plan ``stack`` into ``deploy.tfplan`` and return its changes."""
     work = stack.path.parent
-    run_checked("init", ["-input=false", "-no-color"], work)
+    run_checked("init", ["-input=false", "-no-color", *providers.prepare(stack)], work)
     run_checked("plan", ["-input=false", "-no-color", f"-lock={str(lock).lower()}", "-detailed-exitcode", f"-out={PLAN_FILE}"], work)
     _, shown = run_checked("show", ["-json", PLAN_FILE], work)
     return changes_from_plan(json.loads(shown), stack, load_table())

@@ -204,8 +204,13 @@ def test_s3_backend_is_encrypted_with_native_lock(environments: dict[str, Enviro
         "key": "mlp/production/terraform.tfstate",
         "region": "us-east-1",
         "encrypt": True,
+        # the state key bootstrap makes: without it, encrypt = true writes SSE-S3 (AES256)
+        "kms_key_id": "arn:aws:kms:us-east-1:333333333333:alias/mlp-production-tfstate",
         "use_lockfile": True,
     }
+    from infra.bootstrap.policies import state_alias_arn
+
+    assert backend["kms_key_id"] == state_alias_arn(env) == f"arn:aws:kms:us-east-1:333333333333:{env.state_key_alias}"
 
 
 def test_gcs_backend_when_declared(environments: dict[str, Environment]) -> None:

@@ -413,3 +413,15 @@ def test_zizmor_finds_nothing() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_credentialed_job_checks_the_provider_locks_before_its_first_credential() -> None:
+    """`init -lockfile=readonly` with the committed locks (infra/providers.py): a job refuses a
+    missing or stale lock before it holds a cloud identity."""
+    for (name, job_name), _ in OIDC_PURPOSE.items():
+        if job_name == "train":  # trains and registers; runs no Terraform
+            continue
+        steps = [json.dumps(s) for s in load(name)["jobs"][job_name]["steps"]]
+        check = next((i for i, s in enumerate(steps) if "infra providers check" in s), None)
+        first_credential = next(i for i, s in enumerate(steps) if "configure-aws-credentials" in s or "google-github-actions/auth" in s)
+        assert check is not None and check < first_credential, f"{name}/{job_name}"

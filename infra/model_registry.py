@@ -120,6 +120,14 @@ def store(env: Environment, cloud: Cloud | None = None) -> tuple[Store, str]:
     return GcsStore(bucket, env.gcp.project_id), f"gs://{bucket}"
 
 
+def content_digest(manifest: dict[str, Any]) -> str:
+    """``sha256:…`` of a version's canonical content (name, version, files with their sha256 and
+    size): what ``models.digest`` pins. A promoted copy's manifest gains fields (promoted_from, …),
+    its content digest does not change."""
+    content = {"name": manifest.get("name"), "version": manifest.get("version"), "files": manifest.get("files")}
+    return "sha256:" + hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 @dataclass
 class Registry:
     env: Environment
@@ -253,6 +261,12 @@ def promote(envs: Environments, source_name: str, target_name: str, version: str
     manifest = src.manifest(version)
     if manifest is None:
         raise RegistryRefused(f"{version} is not registered in {src.uri}")
+    pinned = target.models.digest if target.models.version == version else None
+    if pinned is not None and content_digest(manifest) != pinned:
+        raise RegistryRefused(
+            f"{version} in {src.uri} has content {content_digest(manifest)[:19]}…, but {target.name} pins "
+            f"models.digest {pinned[:19]}…: not the version that was reviewed; not promoted"
+        )
     dst.floor(manifest.get("metrics", {}), version)
     existing = dst.manifest(version)
     if existing is None:
@@ -361,18 +375,32 @@ def candidate(source: Environment, target: Environment, *, cloud: Cloud | None =
     new = reg.manifest(newest) or {}
     current = target.models.version if target.models else None
     if current == newest:
-        return {"candidate": newest, "current": current, "beats": False, "reason": f"{target.name} already pins it"}
+        return {
+            "candidate": newest,
+            "digest": content_digest(new),
+            "current": current,
+            "beats": False,
+            "reason": f"{target.name} already pins it",
+        }
     old = reg.manifest(current) if current else None
     new_acc = float(new.get("metrics", {}).get("accuracy", 0))
     if old is None:
         reason = f"{target.name} pins {'nothing' if current is None else current + ' (not in ' + source.name + ')'}"
-        return {"candidate": newest, "current": current, "beats": True, "reason": reason, "accuracy": new_acc}
+        return {
+            "candidate": newest,
+            "digest": content_digest(new),
+            "current": current,
+            "beats": True,
+            "reason": reason,
+            "accuracy": new_acc,
+        }
     old_acc = float(old.get("metrics", {}).get("accuracy", 0))
     beats = new_acc > old_acc or (
         new_acc == old_acc and float(new["metrics"].get("log_loss", 9)) < float(old["metrics"].get("log_loss", 9))
     )
     return {
         "candidate": newest,
+        "digest": content_digest(new),
         "current": current,
         "beats": beats,
         "reason": f"accuracy {new_acc:.4f} vs {old_acc:.4f}" + ("" if new_acc != old_acc else " (tie: log loss decides)"),
@@ -380,21 +408,24 @@ def candidate(source: Environment, target: Environment, *, cloud: Cloud | None =
     }
 
 
-def pin(version: str, env_file: Path) -> bool:
-    """Write ``models.version: <version>`` into an environment file (comments and order kept, next
-    to ``alias``); re-validated; False when it already pins it."""
+def pin(version: str, env_file: Path, digest: str | None = None) -> bool:
+    """Write ``models.version: <version>`` (and ``models.digest``, its content) into an environment
+    file (comments and order kept, next to ``alias``); re-validated; False when it already pins it."""
     from environments.editor import edit_env_file
 
     def change(doc: Any) -> bool:
         models = doc.get("models")
         if models is None:
             raise InfraError(f"{env_file}: no models section to pin a version in")
-        if models.get("version") == version:
+        if models.get("version") == version and models.get("digest") == digest:
             return False
-        if "version" in models:
-            models["version"] = version
-        else:
-            models.insert(list(models.keys()).index("alias") + 1 if "alias" in models else len(models), "version", version)
+        for key, value, after in (("version", version, "alias"), ("digest", digest, "version")):
+            if value is None:
+                models.pop(key, None)
+            elif key in models:
+                models[key] = value
+            else:
+                models.insert(list(models.keys()).index(after) + 1 if after in models else len(models), key, value)
         return True
 
     return edit_env_file(env_file, change)

@@ -146,6 +146,10 @@ class ModelRegistry(Model):
     # the version this environment serves, pinned by a pull request (the continuous-training
     # workflow opens it); the deploy promotes it from the environment that promotes into this one
     version: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")] | None = None
+    # the content of that version: sha256 of its canonical file list (name, version, each file's
+    # sha256 and size; `infra model show` prints it), the same in every registry the version is
+    # copied to. The deploy's promotion copies the version only when the source's manifest has it
+    digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")] | None = None
     # `infra model register` refuses a version whose held-out accuracy is below this floor
     min_accuracy: Annotated[float, Field(gt=0, le=1)]
     # S3: old object versions kept this many days after they are replaced
@@ -155,6 +159,12 @@ class ModelRegistry(Model):
     gcs_retention_days: Annotated[int, Field(ge=0, le=90)] = 7
     # AWS: a replica of the bucket in this region (versioned, encrypted with a key of that region)
     replica_region: str | None = None
+
+    @model_validator(mode="after")
+    def _digest_pins_a_version(self) -> ModelRegistry:
+        if self.digest is not None and self.version is None:
+            raise FieldError("digest", "a digest pins the content of models.version: set the version too (infra model pin writes both)")
+        return self
 
 
 class Monitoring(Model):

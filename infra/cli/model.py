@@ -85,7 +85,9 @@ def show_version(
     manifest = reg.manifest(resolved) if resolved else None
     if manifest is None:
         raise InfraError(f"{version!r}: no such version or alias in {reg.uri}")
-    print(json.dumps(manifest, indent=2))
+    from infra.model_registry import content_digest
+
+    print(json.dumps({**manifest, "digest": content_digest(manifest)}, indent=2))
 
 
 @app.command("promote")
@@ -159,19 +161,23 @@ def candidate(
     print(json.dumps(result, indent=2))
     if github_output is not None:
         with github_output.open("a") as fh:
-            fh.write(f"candidate={result['candidate']}\nbeats={str(result['beats']).lower()}\n")
+            fh.write(f"candidate={result['candidate']}\ndigest={result['digest']}\nbeats={str(result['beats']).lower()}\n")
 
 
 @app.command("pin")
 def pin(
     env: Annotated[str, typer.Argument(help="The environment whose file pins the version.")],
     version: Annotated[str, typer.Argument()],
+    digest: Annotated[
+        str | None, typer.Option("--digest", help="The version's content digest (sha256:…; `infra model candidate` prints it).")
+    ] = None,
     env_dir: EnvDirOpt = ENV_DIR,
 ) -> None:
-    """Write models.version into ENV's file (comments and order kept): what a promotion pull request changes."""
+    """Write models.version (and models.digest) into ENV's file (comments and order kept): what a
+    promotion pull request changes; the deploy then copies only a version with that content."""
     from environments.loader import load_environments
     from infra.model_registry import pin as run_pin
 
     path = load_environments(env_dir).file_of(env)
-    changed = run_pin(version, path)
-    say(f"{path}: models.version {'→ ' + version if changed else 'already ' + version}")
+    changed = run_pin(version, path, digest)
+    say(f"{path}: models.version {'→ ' + version if changed else 'already ' + version}" + (f" ({digest[:19]}…)" if digest else ""))

@@ -163,6 +163,8 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "budget.by_cloud.gcp",
     ),
     ("gcs-soft-delete-days", "dev", _set("models.gcs_retention_days", 3), "models.gcs_retention_days"),
+    ("model-digest-without-version", "dev", _set("models.digest", "sha256:" + "a" * 64), "models.digest"),
+    ("model-digest-not-sha256", "staging", _set("models.digest", "md5:abc"), "models.digest"),
     (
         "replica-without-aws",
         "dev",

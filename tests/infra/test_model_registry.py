@@ -291,3 +291,46 @@ def test_a_version_file_left_with_other_bytes_is_refused_and_the_same_bytes_resu
     with pytest.raises(RegistryRefused, match="exists with other bytes"):
         register(dev, trained, cloud="aws")
     assert s3.get_object(Bucket=dev.model_bucket("aws"), Key=key)["Body"].read() == b"not the model"
+
+
+def test_the_pinned_content_digest_is_what_the_promotion_copies(
+    buckets: dict[str, Environment], trained: Path, env_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """models.digest pins a version's content: a version re-registered under the same name with
+    other files (in a registry that allowed it) is not promoted."""
+    from infra.model_registry import candidate, content_digest, pin
+
+    dev = buckets["dev"]
+    manifest = register(dev, trained, cloud="aws")
+    result = candidate(dev, buckets["staging"], cloud="aws")
+    assert result["digest"] == content_digest(manifest) and result["digest"].startswith("sha256:")
+    # the digest is of the content alone: a promoted copy's extra fields do not change it
+    assert content_digest({**manifest, "promoted_from": "dev", "registered_at": "later"}) == result["digest"]
+
+    path = env_dir / "staging.yaml"
+    assert main(["model", "pin", "staging", manifest["version"], "--digest", result["digest"], "--env-dir", str(env_dir)]) == 0
+    text = path.read_text()
+    assert text.index(f"  version: {manifest['version']}\n") < text.index(f"  digest: {result['digest']}\n")  # next to the version
+    envs = load_environments(env_dir)
+    assert envs["staging"].models.digest == result["digest"]  # type: ignore[union-attr]
+    assert promote(envs, "dev", "staging", manifest["version"], cloud="aws")["version"] == manifest["version"]
+
+    wrong = "sha256:" + "0" * 64
+    assert pin(manifest["version"], path, wrong) is True
+    envs = load_environments(env_dir)
+    with pytest.raises(RegistryRefused, match="not the version that was reviewed"):
+        promote(envs, "dev", "staging", manifest["version"], cloud="aws")
+    capsys.readouterr()
+    assert main(["model", "show", "dev", manifest["version"], "--cloud", "aws"]) == 0
+    assert json.loads(capsys.readouterr().out)["digest"] == result["digest"]
+
+
+def test_a_digest_without_a_version_is_refused_naming_the_field(env_dir: Path) -> None:
+    from environments.loader import EnvironmentFileError
+
+    data = read_env(env_dir, "staging")
+    data["models"].pop("version", None)
+    data["models"]["digest"] = "sha256:" + "a" * 64
+    write_env(env_dir, "staging", data)
+    with pytest.raises(EnvironmentFileError, match=r"staging\.yaml.*models\.digest: a digest pins the content of models\.version"):
+        load_environments(env_dir)

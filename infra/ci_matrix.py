@@ -114,7 +114,7 @@ def entry(env: Environment, envs: Environments) -> dict[str, Any]:
         "stacks": env.stack_names(),
         "registries_stack": f"{env.name}-registries" if env.has_registries_stack else "",
         "workloads_stack": f"{env.name}-workloads" if env.has_workloads_stack else "",
-        "runner": f"codebuild-{env.ci_runner_name}" if ci and "aws" in env.cluster_clouds() else "",
+        "runner": f"codebuild-{env.ci_runner_name}" if env.has_ci_runner else "",
         "gke": "gcp" in env.cluster_clouds(),
         # the registries the image step logs in to: this environment's, and the one it copies
         # promoted images from (ECR by account id; Artifact Registry by regional host)

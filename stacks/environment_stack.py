@@ -79,7 +79,7 @@ class EnvironmentStack(TerraformStack):
                 cluster.nodes.append(built.node_group)
                 gpu_groups.append(GpuGroup(group.name, env.eks_node_group_name(group.name), built.asg_name, group.max))
             AutoscalerIdentity(self, "aws-cluster-autoscaler", env=env, cluster=cluster.cluster, cluster_name=cluster.name)
-            if env.ci is not None:
+            if env.has_ci_runner:
                 CiRunner(self, "aws-ci-runner", env=env, network=network, cluster=cluster.cluster, key=key)
             TerraformOutput(self, "eks_cluster_name", value=cluster.cluster.name)
             TerraformOutput(self, "eks_cluster_endpoint", value=cluster.cluster.endpoint)

@@ -7,6 +7,7 @@ import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -14,6 +15,9 @@ import yaml
 import stacks  # noqa: F401  (selects the bundled Node for jsii before any test imports cdktf)
 from environments.loader import ENV_DIR, environment_files, load_environments
 from environments.schema import Environment
+
+if TYPE_CHECKING:
+    from tests.fakes.aws import AwsGaps
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,13 +72,26 @@ def moto_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def aws_gaps_server() -> Iterator[tuple[AwsGaps, str]]:
+    """The calls moto does not implement (tests/fakes/aws.py), for the session."""
+    from tests.fakes.aws import AwsGaps, aws_gaps
+
+    gaps = AwsGaps()
+    with aws_gaps(gaps) as url:
+        yield gaps, url
+
+
 @pytest.fixture
-def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """boto3 pointed at the session's moto server, emptied for each test; fake credentials only."""
+def aws(moto_url: str, aws_gaps_server: tuple[AwsGaps, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """boto3 pointed at the session's moto server, emptied for each test; fake credentials only.
+    CodeStar Connections, which moto lacks, goes to the gaps fake (emptied too)."""
     from tests.servers import moto_reset
 
     moto_reset(moto_url)
+    aws_gaps_server[0].reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CODESTAR_CONNECTIONS", aws_gaps_server[1])
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

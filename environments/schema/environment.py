@@ -132,6 +132,17 @@ class Environment(Identity, Model):
         return [*names, self.name, *([f"{self.name}-workloads"] if self.has_workloads_stack else [])]
 
     @property
+    def has_ci_runner(self) -> bool:
+        """The CodeBuild-hosted runner in the VPC: an EKS cluster (its API is private) and a ci section."""
+        return self.ci is not None and "aws" in self.cluster_clouds()
+
+    @property
+    def github_connection_name(self) -> str:
+        """The CodeConnections (CodeStar Connections) connection to GitHub the runner's CodeBuild
+        project uses: made PENDING by ``infra bootstrap``, completed by hand, read by the stack."""
+        return self.resource_name("github")
+
+    @property
     def ci_runner_name(self) -> str:
         """The CodeBuild project hosting the GitHub Actions runner inside the VPC (an EKS
         environment with a ci section); ``runs-on: codebuild-<name>-<run id>-<attempt>``."""

@@ -107,6 +107,7 @@ class Found:
     bucket: dict[str, Any] = field(default_factory=dict)
     key: dict[str, Any] | None = None  # KeyMetadata of the alias's key
     roles: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    connection: dict[str, Any] | None = None  # the runner's GitHub connection (ListConnections item)
 
 
 class AwsBootstrap:
@@ -135,6 +136,8 @@ class AwsBootstrap:
             found.key = self._state_key()
             for purpose in ("deploy", "plan", "break-glass"):
                 found.roles[purpose] = self._inspect_role(purpose)
+            if self.env.has_ci_runner and self.env.aws is not None:
+                found.connection = aws.github_connection(self.env.github_connection_name, self.env.aws.region)
         if self.s3_state:
             found.bucket = self._inspect_bucket(found.key)
         return found
@@ -302,6 +305,28 @@ class AwsBootstrap:
                 self._inline("deploy", STATE_POLICY, p.state_access_policy(self.env, write=True))
                 self._inline("plan", STATE_POLICY, p.state_access_policy(self.env, write=False))
             self._inline("plan", PLAN_DENY_POLICY, p.plan_deny_policy(self.env, key_arn))
+            if self.env.has_ci_runner:
+                self._connection(found.connection)
+
+    def _connection(self, current: dict[str, Any] | None) -> None:
+        """The GitHub connection the CodeBuild runner's project reads by name (a data source: the
+        first plan fails while it does not exist). Created PENDING: its OAuth handshake has no API."""
+        assert self.env.aws is not None
+        name = self.env.github_connection_name
+        what = f"GitHub connection {name}"
+        console = "complete it once: console › Developer Tools › Settings › Connections › Update pending connection"
+        if current is None:
+            aws.client("codestar-connections", self.env.aws.region).create_connection(
+                ProviderType="GitHub", ConnectionName=name, Tags=self._tags()
+            )
+            self.result.add(what, "created", f"PENDING: {console} (infra preflight checks it)")
+            return
+        status = current.get("ConnectionStatus")
+        if status == "ERROR":
+            self.result.findings.append(
+                f"{what} is in ERROR: delete it (aws codestar-connections delete-connection) and run bootstrap again"
+            )
+        self.result.add(what, "unchanged", str(status) + ("" if status == "AVAILABLE" else f": {console}"))
 
     def _provider(self) -> str:
         host = GITHUB_OIDC_HOST

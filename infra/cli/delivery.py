@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,9 @@ from infra.cli.options import ENV_DIR, EnvDirOpt, FormatOpt, outdir_or_default
 from infra.cli.output import Format, emit, say, show
 from infra.errors import EXIT_FINDINGS, InfraError
 from infra.tables import Table, styled
+
+if TYPE_CHECKING:
+    from environments.schema import Environment
 
 
 def ci_matrix(
@@ -114,19 +117,25 @@ def images(
 def promote(
     source: Annotated[str, typer.Option("--from", help="The environment whose images passed (e.g. dev).")],
     target: Annotated[str, typer.Option("--to", help="The environment it promotes to (e.g. staging).")],
-    evidence: Annotated[Path, typer.Option("--evidence", help="The source's smoke record (infra smoke SOURCE --record FILE).")],
+    evidence: Annotated[
+        Path | None,
+        typer.Option("--evidence", help="The source's smoke record; default: from its last deploy run, through GitHub's API."),
+    ] = None,
+    repository: Annotated[str | None, typer.Option("--repository", help="owner/name (default: $GITHUB_REPOSITORY).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")] = False,
     fmt: FormatOpt = Format.table,
     env_dir: EnvDirOpt = ENV_DIR,
 ) -> None:
     """Pin, by digest, the images that passed SOURCE's smoke checks into TARGET's environment file
-    (comments and order kept), and print the branch and pull-request text to open."""
+    (comments and order kept), and print the branch and pull-request text to open. Without
+    --evidence, the record comes from SOURCE's newest successful deploy run (artifact by digest)."""
     from environments.loader import load_environments
     from infra.promote import promote as run_promote
     from infra.smoke import load_evidence
 
     envs = load_environments(env_dir)
-    result = run_promote(source, target, load_evidence(evidence), env_dir, write=not dry_run)
+    data = load_evidence(evidence) if evidence is not None else _deployed_evidence(envs.named(source), repository)
+    result = run_promote(source, target, data, env_dir, write=not dry_run)
     text = result.pull_request(envs[target].branch, envs[source].branch)  # promote() checked both names
     if fmt is Format.json:
         pins = [p.__dict__ for p in result.pins]
@@ -252,6 +261,24 @@ def deploy_apply(
     print(json.dumps(result.to_dict(), indent=2))
 
 
+def _deployed_evidence(source: Environment, repository: str | None) -> dict[str, Any]:
+    """SOURCE's smoke record from its newest successful deploy run on its branch (deploy.yml, push,
+    artifact deploy-<source> checked by digest): never an artifact found by name."""
+    import tempfile
+
+    from infra.clouds.github import GitHub
+    from infra.deploy.provenance import deploy_evidence
+    from infra.smoke import load_evidence
+
+    repo = repository or _github_default("GITHUB_REPOSITORY") or (source.ci.repository if source.ci else "")
+    _, body = deploy_evidence(GitHub.from_env(repo), env=source.name, branch=source.branch, member=f"smoke-{source.name}.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"smoke-{source.name}.json"
+        path.write_bytes(body)
+        data: dict[str, Any] = load_evidence(path)
+    return data
+
+
 def promotion_check(
     target: Annotated[str, typer.Option("--to", help="The environment the pull request deploys.")],
     head: Annotated[str, typer.Option("--head", help="The pull request's head commit.")],
@@ -273,20 +300,10 @@ def promotion_check(
 
     envs = load_environments(env_dir)
     if evidence is None:
-        import tempfile
-
-        from infra.clouds.github import GitHub
-        from infra.deploy.provenance import deploy_evidence
-
         source = envs.source_of(envs.named(target).name)
         if source is None:
             raise InfraError(f"no environment promotes into {target}: nothing to check")
-        repo = repository or _github_default("GITHUB_REPOSITORY") or (source.ci.repository if source.ci else "")
-        _, body = deploy_evidence(GitHub.from_env(repo), env=source.name, branch=source.branch, member=f"smoke-{source.name}.json")
-        with tempfile.TemporaryDirectory() as tmp:
-            evidence = Path(tmp) / f"smoke-{source.name}.json"
-            evidence.write_bytes(body)
-            data = load_evidence(evidence)
+        data = _deployed_evidence(source, repository)
     else:
         data = load_evidence(evidence)
     exact, text = check(data, head, envs, target)

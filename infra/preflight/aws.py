@@ -11,6 +11,7 @@ aws-vcpu-quota         ec2 DescribeInstanceTypes (vCPUs); service-quotas GetServ
                        GetAWSDefaultServiceQuota
 aws-lambda-concurrency lambda GetAccountSettings, GetFunctionConcurrency
 aws-eks-version        eks DescribeClusterVersions
+aws-github-connection  codestar-connections ListConnections (the runner's connection AVAILABLE)
 aws-bootstrap          s3 HeadBucket + GetBucketEncryption, kms DescribeKey, iam
                        GetOpenIDConnectProvider / GetRole / GetPolicy
 aws-image (--images)   ecr DescribeImages (imageManifestMediaType for Lambda)
@@ -67,9 +68,41 @@ def check_aws(env: Environment, report: Report, *, images: bool = False) -> None
         report.run("aws-lambda-concurrency", region, lambda: _lambda(env, report), "allow lambda:GetAccountSettings")
     else:
         report.skip("aws-lambda-concurrency", region, "no aws.endpoints")
+    if env.has_ci_runner:
+        report.run(
+            "aws-github-connection",
+            env.github_connection_name,
+            lambda: _connection(env, report),
+            "allow codestar-connections:ListConnections",
+        )
+    else:
+        report.skip("aws-github-connection", region, "no CodeBuild runner (no EKS cluster or no ci section)")
     _bootstrap_outputs(env, report)
     if images:
         _images(env, report)
+
+
+# --- the runner's GitHub connection -------------------------------------------------------------------
+
+
+def _connection(env: Environment, report: Report) -> None:
+    """The CodeBuild project's source (and its webhook) need the connection AVAILABLE; a PENDING one
+    fails the apply ("Could not find access token for server type github")."""
+    assert env.aws is not None
+    name = env.github_connection_name
+    found = aws.github_connection(name, env.aws.region)
+    if found is None:
+        report.fail("aws-github-connection", name, "missing", BOOTSTRAP_FIX.format(env=env.name, account=env.aws.account_id))
+    elif found.get("ConnectionStatus") != "AVAILABLE":
+        report.fail(
+            "aws-github-connection",
+            name,
+            str(found.get("ConnectionStatus")),
+            "an AWS admin with a GitHub org admin: console › Developer Tools › Settings › Connections › "
+            f"{name} › Update pending connection (install the AWS Connector for GitHub app on {env.ci.repository if env.ci else 'the repository'})",
+        )
+    else:
+        report.ok("aws-github-connection", name, "AVAILABLE")
 
 
 # --- account and zones ------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class CiRunner(Construct):
         super().__init__(scope, id_)
         assert env.aws is not None and env.ci is not None
         name = runner_name(env)
-        connection = DataAwsCodestarconnectionsConnection(self, "github", name=env.resource_name("github"))
+        connection = DataAwsCodestarconnectionsConnection(self, "github", name=env.github_connection_name)
         logs = CloudwatchLogGroup(self, "logs", name=f"/aws/codebuild/{name}", retention_in_days=365, kms_key_id=key.arn)
         security_group = SecurityGroup(
             self,

@@ -20,6 +20,7 @@ from infra.cli.app import main
 from infra.deploy.gate import Reviewed, apply_deploy, plan_deploy
 from infra.git import git
 from infra.smoke import smoke
+from tests.fakes.aws import AwsGaps
 from tests.seed import seed
 from tests.servers import engine_example
 
@@ -27,14 +28,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def aws_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def aws_tls(tmp_path: Path, aws_gaps_server: tuple[AwsGaps, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A moto server over HTTPS with a certificate both boto3 and the Terraform engine verify: the
-    state bucket's TLS-only policy denies plain HTTP, in moto as in AWS."""
+    state bucket's TLS-only policy denies plain HTTP, in moto as in AWS. (CodeStar Connections: the
+    gaps fake.)"""
     from tests.servers import moto_server, self_signed
 
     cert, key = self_signed(tmp_path)
+    aws_gaps_server[0].reset()
     with moto_server(tls=(cert, key)) as url:
         monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CODESTAR_CONNECTIONS", aws_gaps_server[1])
         monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))  # boto3
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # Go's TLS in the bundled Terraform
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

@@ -7,10 +7,12 @@
   ``X-Amz-Target: ServiceQuotasV20190624.*``), Lambda ``GetAccountSettings``
   (``GET /2016-08-19/account-settings``) and ``GetFunctionConcurrency``
   (``GET /2019-09-30/functions/{name}/concurrency``), and EKS ``DescribeClusterVersions``
-  (``GET /cluster-versions``). Point boto3 at it per service with ``AWS_ENDPOINT_URL_SERVICE_QUOTAS``,
-  ``AWS_ENDPOINT_URL_LAMBDA``, ``AWS_ENDPOINT_URL_EKS`` (botocore's service-specific endpoints,
+  (``GET /cluster-versions``), and CodeStar Connections ``ListConnections`` / ``CreateConnection``
+  (JSON 1.0, ``X-Amz-Target: CodeStar_connections_20191201.*``). Point boto3 at it per service with
+  ``AWS_ENDPOINT_URL_SERVICE_QUOTAS``, ``AWS_ENDPOINT_URL_LAMBDA``, ``AWS_ENDPOINT_URL_EKS``,
+  ``AWS_ENDPOINT_URL_CODESTAR_CONNECTIONS`` (botocore's service-specific endpoints,
   https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html); shapes from botocore's
-  service models (``botocore/data/{service-quotas,lambda,eks}``).
+  service models (``botocore/data/{service-quotas,lambda,eks,codestar-connections}``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class AwsGaps:
     concurrent_executions: int = 1000
     reserved: dict[str, int] = field(default_factory=dict)  # function name -> reserved concurrency
     cluster_versions: list[dict[str, Any]] = field(default_factory=list)
+    connections: dict[str, str] = field(default_factory=dict)  # GitHub connection name -> status
     requests: list[str] = field(default_factory=list)
 
     def reset(self) -> None:
@@ -78,6 +81,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         self.gaps.requests.append(target)
         operation = target.rsplit(".", 1)[-1]
+        if target.startswith("com.amazonaws.codestar.connections."):
+            self._connections(operation, body)
+            return
         key = (body.get("ServiceCode", ""), body.get("QuotaCode", ""))
         if operation not in ("GetServiceQuota", "GetAWSDefaultServiceQuota") or key not in self.gaps.quotas:
             self._send(400, {"__type": "NoSuchResourceException", "message": f"quota {key} not found"}, "NoSuchResourceException")
@@ -89,6 +95,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         quota = {"ServiceCode": key[0], "QuotaCode": key[1], "QuotaName": key[1], "Value": value, "Unit": "None", "Adjustable": True}
         self._send(200, {"Quota": quota})
+
+    def _connections(self, operation: str, body: dict[str, Any]) -> None:
+        arn = "arn:aws:codestar-connections:us-east-1:111111111111:connection/{}"
+        if operation == "CreateConnection":
+            name = body["ConnectionName"]
+            if name in self.gaps.connections:
+                self._send(400, {"__type": "ResourceUnavailableException", "message": "exists"}, "ResourceUnavailableException")
+                return
+            self.gaps.connections[name] = "PENDING"
+            self._send(200, {"ConnectionArn": arn.format(name), "Tags": body.get("Tags", [])})
+        elif operation == "ListConnections":
+            items = [
+                {
+                    "ConnectionName": n,
+                    "ConnectionArn": arn.format(n),
+                    "ProviderType": "GitHub",
+                    "OwnerAccountId": "111111111111",
+                    "ConnectionStatus": st,
+                }
+                for n, st in self.gaps.connections.items()
+            ]
+            self._send(200, {"Connections": items})
+        else:
+            self._send(400, {"__type": "UnsupportedOperationException", "message": operation}, "UnsupportedOperationException")
 
     def do_GET(self) -> None:
         parsed = urllib.parse.urlsplit(self.path)

@@ -121,3 +121,31 @@ def test_promotion_check_says_whether_the_target_gets_exactly_what_the_source_ru
     assert exact and "receives exactly what dev runs" in text
     exact, text = promotion_check(evidence(), "f" * 40, envs, "staging")
     assert not exact and "carries commits dev does not run" in text
+
+
+def test_promote_without_evidence_reads_the_source_branchs_last_deploy(
+    env_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --evidence: the record comes from dev's newest successful deploy.yml push run on develop
+    (its artifact, checked by digest), not from an artifact a pull request could name alike."""
+    from tests.fakes.github import Artifact, GitHubState, WorkflowRun, fake_github
+
+    state = GitHubState(repository="acme-ml/ml-platform")
+    good, forged = json.dumps(evidence()).encode(), json.dumps(evidence(images=[])).encode()
+    state.runs += [
+        WorkflowRun(id=1, workflow="deploy.yml", event="push", head_sha="a" * 40, head_branch="develop", created_at="2026-11-30T10:00:00Z"),
+        WorkflowRun(
+            id=2, workflow="review.yml", event="pull_request", head_sha="b" * 40, head_branch="x", created_at="2026-11-30T11:00:00Z"
+        ),
+    ]
+    state.artifacts += [
+        Artifact(id=10, run_id=1, name="deploy-dev", files={"smoke-dev.json": good}),
+        Artifact(id=20, run_id=2, name="deploy-dev", files={"smoke-dev.json": forged}),
+    ]
+    with fake_github(state) as url:
+        monkeypatch.setenv("GITHUB_API_URL", url)
+        monkeypatch.setenv("GITHUB_TOKEN", state.token)
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme-ml/ml-platform")
+        assert main(["promote", "--from", "dev", "--to", "staging", "--env-dir", str(env_dir), "--dry-run", "--format", "json"]) == 0
+    pins = json.loads(capsys.readouterr().out)["pins"]
+    assert {p["digest"] for p in pins} == {LAMBDA, SERVICE}  # from run 1's record

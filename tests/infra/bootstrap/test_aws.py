@@ -16,6 +16,7 @@ from environments.schema import Environment
 from infra.bootstrap import TLS_SID, BootstrapRefused, bootstrap
 from infra.bootstrap import policies as p
 from tests.conftest import read_env, write_env
+from tests.fakes.aws import AwsGaps
 
 SUB = "token.actions.githubusercontent.com:sub"
 AUD = "token.actions.githubusercontent.com:aud"
@@ -242,3 +243,20 @@ def test_bootstrap_needs_a_ci_section(env_dir: Path, as_account: Callable[[str],
     with pytest.raises(InfraError, match="ci: missing") as exc:
         bootstrap(env)
     assert exc.value.exit_code == 2
+
+
+def test_bootstrap_makes_the_runners_github_connection_pending_once(staging: Environment, aws_gaps_server: tuple[AwsGaps, str]) -> None:
+    """The CodeBuild runner's project reads the connection by name: it must exist before the first
+    plan. Bootstrap creates it (PENDING: the OAuth handshake has no API) and never twice."""
+    gaps = aws_gaps_server[0]
+    assert staging.has_ci_runner
+    first = bootstrap(staging)
+    step = next(s for s in first.steps if s.what == f"GitHub connection {staging.github_connection_name}")
+    assert step.status == "created" and "PENDING" in step.detail and "Update pending connection" in step.detail
+    assert gaps.connections == {"mlp-staging-github": "PENDING"}
+    creates = [r for r in gaps.requests if r.endswith(".CreateConnection")]
+    second = bootstrap(staging)
+    assert [r for r in gaps.requests if r.endswith(".CreateConnection")] == creates  # not again
+    assert next(s for s in second.steps if s.what.startswith("GitHub connection")).status == "unchanged"
+    gaps.connections["mlp-staging-github"] = "ERROR"
+    assert any("ERROR" in f for f in bootstrap(staging).findings)

@@ -138,7 +138,7 @@ def world(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
         key, secret = moto_credentials(moto_url, ACCOUNT)
         for name, value in {
             "AWS_ENDPOINT_URL": moto_url, "AWS_ENDPOINT_URL_SERVICE_QUOTAS": gaps_url, "AWS_ENDPOINT_URL_LAMBDA": gaps_url,
-            "AWS_ENDPOINT_URL_EKS": gaps_url, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_EKS": gaps_url, "AWS_ENDPOINT_URL_CODESTAR_CONNECTIONS": gaps_url, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "GOOGLE_API_ENDPOINT": google_url,
             "GITHUB_API_URL": gh_url, "GITHUB_TOKEN": "fake-token",
         }.items():  # fmt: skip
@@ -148,6 +148,8 @@ def world(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
         mp.setattr(boto3, "DEFAULT_SESSION", None)
         result = bootstrap(env, clouds=("aws", "gcp"), check_account=True)
         assert not result.findings, result.findings
+        assert gaps.connections == {env.github_connection_name: "PENDING"}  # made by bootstrap
+        gaps.connections[env.github_connection_name] = "AVAILABLE"  # the console handshake, by a person
         ecr = boto3.client("ecr", region_name="us-east-1")
         repository = env.resource_name("model-server")
         ecr.create_repository(repositoryName=repository)

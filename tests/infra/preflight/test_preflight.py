@@ -18,7 +18,7 @@ from tests.infra.preflight.conftest import REPO, World, eks_versions
 
 CHECKS = {
     "placeholder", "aws-account", "aws-zone", "aws-instance-offering", "aws-vcpu-quota", "aws-eks-version", "aws-lambda-concurrency",
-    "aws-bootstrap", "aws-image", "gcp-project", "gcp-services", "gcp-service-agent", "gcp-billing", "gcp-budget-permission",
+    "aws-bootstrap", "aws-github-connection", "aws-image", "gcp-project", "gcp-services", "gcp-service-agent", "gcp-billing", "gcp-budget-permission",
     "gcp-permissions", "gcp-gpu-quota", "gcp-accelerator-offering", "gcp-rbac-group", "gcp-build-connection", "gcp-image",
     "github-environment", "github-reviewers", "github-branch-policy", "github-plan-environment", "github-oidc-sub",
 }  # fmt: skip
@@ -103,6 +103,10 @@ CASES: dict[str, tuple[str, str, str, Callable[[World], None], list[str]]] = {
                                lambda w: setattr(w.gaps, "concurrent_executions", 50), ["--cloud", "aws"]),
     "aws-bootstrap": ("aws-bootstrap", "OIDC provider", "run `infra bootstrap staging` with credentials of account 210987654321",
                       lambda w: _drop_oidc_provider(w), ["--cloud", "aws"]),
+    "aws-github-connection": ("aws-github-connection", "mlp-staging-github", "Update pending connection",
+                              lambda w: w.gaps.connections.update({"mlp-staging-github": "PENDING"}), ["--cloud", "aws"]),
+    "aws-github-connection-missing": ("aws-github-connection", "mlp-staging-github", "run `infra bootstrap staging`",
+                                      lambda w: w.gaps.connections.clear(), ["--cloud", "aws"]),
     "aws-image": ("aws-image", "serving: mlp-staging-model-server:v9.9.9", "docker buildx build --push",
                   lambda w: w.edit(_set("serving.image_tag", "v9.9.9")), ["--cloud", "aws", "--images"]),
     "aws-image-index": ("aws-image", "aws.endpoints[0]", "rebuild without attestations (docker/buildx#1533)",

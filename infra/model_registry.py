@@ -292,6 +292,48 @@ def promote(envs: Environments, source_name: str, target_name: str, version: str
     }
 
 
+def readiness(envs: Environments, name: str, *, cloud: Cloud | None = None) -> list[tuple[str, bool, str]]:
+    """Per registry of ``name``: whether the alias its services load names a registered version
+    (the model server is not ready without one, and the workloads stack's Helm release, atomic,
+    rolls back after its timeout), and what to do when it does not."""
+    env = envs.named(name)
+    if env.models is None:
+        return []
+    source = envs.source_of(name)
+    out = []
+    for c in registry_clouds(env, cloud):
+        reg = registry(env, c)
+        version = reg.alias(env.models.alias)
+        if version is not None and reg.manifest(version) is not None:
+            out.append((reg.uri, True, f"{env.models.alias} → {version}"))
+        elif source is None:
+            out.append(
+                (
+                    reg.uri,
+                    False,
+                    f"{env.models.alias} names no version: register a first one (gh workflow run train.yml), then re-run this job",
+                )
+            )
+        elif env.models.version:
+            out.append(
+                (
+                    reg.uri,
+                    False,
+                    f"models.version {env.models.version} was not promoted: run infra model promote --from {source.name} --to {name}",
+                )
+            )
+        else:
+            out.append(
+                (
+                    reg.uri,
+                    False,
+                    f"{env.models.alias} names no version and {name} pins none: pin one in a pull request "
+                    f"(infra model candidate --from {source.name} --to {name}; infra model pin {name} VERSION --digest DIGEST)",
+                )
+            )
+    return out
+
+
 def drift_from_log(log: Path, reference: dict[str, Any], *, window: int | None = None) -> tuple[dict[str, float], int]:
     """PSI per feature of the rows logged by the service (``event: prediction`` lines) against the
     model's training distribution; the last ``window`` rows when given."""

@@ -423,7 +423,7 @@ class AwsBootstrap:
             if p.LEGACY_PLAN_POLICY in current["_attached"]:
                 self.iam.detach_role_policy(RoleName=name, PolicyArn=p.LEGACY_PLAN_POLICY)
                 self.result.add(f"role {name} ReadOnlyAccess", "updated", "detached: it reads data (objects, logs, images)")
-            self._inline("plan", PLAN_READ_POLICY, p.plan_read_policy(), known=current["_inline"])
+            self._inline("plan", PLAN_READ_POLICY, p.plan_read_policy(self.env), known=current["_inline"])
 
     def _attached(self, name: str, current: dict[str, Any], policy: str) -> None:
         short = policy.rsplit("/", 1)[1]

@@ -375,9 +375,28 @@ def plan_read_types() -> set[str]:
     return {t for group in plan_data()["read"] for t in group["types"]}
 
 
-def plan_read_policy() -> dict[str, Any]:
-    actions = sorted({a for group in plan_data()["read"] for a in group["actions"]})
-    return {"Version": VERSION, "Statement": [{"Sid": "RefreshReads", "Effect": "Allow", "Action": actions, "Resource": "*"}]}
+def _via(env: Environment, service: str) -> str:
+    """The ``kms:ViaService`` value of a request a service makes for the caller in the environment's region."""
+    assert env.aws is not None
+    return f"{service}.{env.aws.region}.amazonaws.com"
+
+
+def plan_read_policy(env: Environment) -> dict[str, Any]:
+    groups = plan_data()["read"]
+    actions = sorted({a for group in groups if "via" not in group for a in group["actions"]})
+    statements: list[dict[str, Any]] = [{"Sid": "RefreshReads", "Effect": "Allow", "Action": actions, "Resource": "*"}]
+    for group in (g for g in groups if "via" in g):
+        sid = "".join(part.title() for part in str(group["group"]).split("-")) + "ViaService"
+        statements.append(
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": group["actions"],
+                "Resource": f"arn:aws:kms:{env.aws.region if env.aws else '*'}:{_account(env)}:key/*",
+                "Condition": {"StringEquals": {"kms:ViaService": _via(env, group["via"])}},
+            }
+        )
+    return {"Version": VERSION, "Statement": statements}
 
 
 def plan_deny_policy(env: Environment, key_arn: str | None) -> dict[str, Any]:
@@ -391,5 +410,7 @@ def plan_deny_policy(env: Environment, key_arn: str | None) -> dict[str, Any]:
             statement["NotResource"] = target
         else:
             statement["Resource"] = "*"
+        if "except_via" in deny:  # a missing kms:ViaService (a direct call) still matches the deny
+            statement["Condition"] = {"StringNotEquals": {"kms:ViaService": _via(env, deny["except_via"])}}
         statements.append(statement)
     return {"Version": VERSION, "Statement": statements}

@@ -80,7 +80,10 @@ def preflight(
 
     environments = load_environments(env_dir)
     environment = environments.named(env)
-    report = run_preflight(environment, file=environments.file_of(env), images=images, clouds=_clouds(environment, cloud), github=github)
+    target = environments.get(environment.promotes_to or "")
+    report = run_preflight(
+        environment, file=environments.file_of(env), images=images, clouds=_clouds(environment, cloud), github=github, promotes_to=target
+    )
     if fmt is Format.json:
         print(json.dumps(report.to_dict(), indent=2))
     elif fmt is Format.markdown:

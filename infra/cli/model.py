@@ -117,6 +117,20 @@ def promote(
         say(f"{target} ({where}): {result['alias']} → {result['version']} (was {result['previous']})")
 
 
+@app.command("ready")
+def ready(env: Annotated[str, typer.Argument()], cloud: CloudOpt = None, env_dir: EnvDirOpt = ENV_DIR) -> None:
+    """Whether the alias ENV's services load names a registered version in every registry (before
+    the workloads stack serves it); exit 1 with what to do for each registry that has none."""
+    from environments.loader import load_environments
+    from infra.model_registry import readiness
+
+    rows = readiness(load_environments(env_dir), env, cloud=cloud_choice(cloud))
+    for uri, ok, detail in rows:
+        say(f"{uri}: {detail}", prefix="ok:" if ok else "not ready:", prefix_style="green" if ok else "red")
+    if not all(ok for _, ok, _ in rows):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
 @app.command("drift")
 def drift(
     log: Annotated[Path, typer.Option("--log", help='The service\'s JSON log (lines with event "prediction").')],

@@ -107,7 +107,15 @@ def _api_error(exc: Exception) -> bool:
     return isinstance(exc, ClientError | BotoCoreError)
 
 
-def preflight(env: Environment, *, file: Path, images: bool = False, clouds: Iterable[str] = ("aws", "gcp"), github: bool = True) -> Report:
+def preflight(
+    env: Environment,
+    *,
+    file: Path,
+    images: bool = False,
+    clouds: Iterable[str] = ("aws", "gcp"),
+    github: bool = True,
+    promotes_to: Environment | None = None,
+) -> Report:
     """Every check that applies to ``env`` on ``clouds``; ``file`` is its environment file (placeholders)."""
     clouds = tuple(clouds)
     if github and env.ci is None:
@@ -125,7 +133,7 @@ def preflight(env: Environment, *, file: Path, images: bool = False, clouds: Ite
     if "gcp" in clouds and env.gcp is not None:
         from infra.preflight.gcp import check_gcp
 
-        check_gcp(env, report, images=images)
+        check_gcp(env, report, images=images, promotes_to=promotes_to)
     if github:
         from infra.preflight.github import check_github
 

@@ -14,6 +14,7 @@ gcp-gpu-quota             compute v1 regions.get quotas, projects.get quotas (GP
 gcp-accelerator-offering  compute v1 acceleratorTypes.get, machineTypes.get per zone
 gcp-rbac-group            cloudidentity v1 groups:lookup
 gcp-build-connection      cloudbuild v2 projects.locations.connections.get (installationState)
+gcp-promotion-reader      iam v1 projects.serviceAccounts.get (the next environment's deploy account)
 gcp-image (--images)      artifactregistry v1 ...packages.tags.get / versions.get
 ========================  =======================================================================
 """
@@ -24,19 +25,29 @@ from functools import partial
 from typing import Any
 
 from environments.schema import Environment, GkeGpuNodePool
-from infra.clouds.gcp import GoogleRest
+from infra.clouds.gcp import GoogleApiError, GoogleRest
 from infra.clouds.gcp_requirements import agent_email, applies, gcp_data, services
 from infra.preflight import Report, facts
 
 BOOTSTRAP = "run `infra bootstrap {env}`"
 
 
-def check_gcp(env: Environment, report: Report, *, images: bool = False) -> None:
+def check_gcp(env: Environment, report: Report, *, images: bool = False, promotes_to: Environment | None = None) -> None:
     assert env.gcp is not None
     api = GoogleRest(quota_project=env.gcp.project_id)
     project = env.gcp.project_id
     number: dict[str, str] = {}
     report.run("gcp-project", project, lambda: number.update(_project(env, api, report)), "allow resourcemanager.projects.get")
+    reader = promotes_to.gcp_service_account("deploy") if promotes_to is not None and env.models else None
+    if reader and promotes_to is not None:
+        report.run(
+            "gcp-promotion-reader",
+            reader,
+            lambda: _promotion_reader(promotes_to, api, reader, report),
+            f"run `infra bootstrap {promotes_to.name}` first",
+        )
+    else:
+        report.skip("gcp-promotion-reader", project, "promotes to no environment on GCP")
     if not number:
         for name in ("gcp-services", "gcp-service-agent", "gcp-billing", "gcp-permissions", "gcp-gpu-quota"):
             report.skip(name, project, "the project is not reachable (see gcp-project)")
@@ -277,6 +288,32 @@ def _offering(env: Environment, api: GoogleRest, pool: GkeGpuNodePool, report: R
             )  # fmt: skip
         else:
             report.ok("gcp-accelerator-offering", subject, f"{pool.accelerator.type} on {pool.machine_type}")
+
+
+def _promotion_reader(target: Environment, api: GoogleRest, email: str, report: Report) -> None:
+    """The model bucket and the image repositories grant reads to the next environment's deploy
+    account, and IAM refuses a member that does not exist ("Service account ... does not exist",
+    the provider's IamServiceAccountNotFound, not retried): bootstrap the last environment of the
+    promotion chain first."""
+    assert target.gcp is not None
+    try:
+        found = api.get("iam", f"/v1/projects/{target.gcp.project_id}/serviceAccounts/{email}")
+    except GoogleApiError as exc:  # 403: the caller may not see another project's accounts
+        if exc.status == 403:
+            report.skip(
+                "gcp-promotion-reader",
+                email,
+                f"cannot read {target.gcp.project_id}'s accounts; make sure `infra bootstrap {target.name}` ran",
+            )
+            return
+        raise
+    if found is None:
+        report.fail(
+            "gcp-promotion-reader", email, f"does not exist: the promotion grants to {target.name} would be refused",
+            f"run `infra bootstrap {target.name}` (bootstrap the promotion chain from its end: production, staging, dev)",
+        )  # fmt: skip
+    else:
+        report.ok("gcp-promotion-reader", email, "exists")
 
 
 def _group(env: Environment, api: GoogleRest, group: str, report: Report) -> None:

@@ -17,11 +17,12 @@ github-oidc-sub            GET /repos/{o}/{r}/actions/oidc/customization/sub = O
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from environments.schema import Environment
 from environments.schema.identity import OIDC_CLAIM_KEYS
-from infra.clouds.github import GitHub
+from infra.clouds.github import GitHub, GitHubError
 from infra.preflight import Report
 
 
@@ -110,7 +111,24 @@ def _plan_environment(env: Environment, gh: GitHub, plan: str, report: Report) -
 
 def _oidc(env: Environment, gh: GitHub, report: Report) -> None:
     assert env.ci is not None
-    current = gh.oidc_sub_customization() or {"use_default": True}
+    try:
+        found = gh.oidc_sub_customization()
+    except GitHubError as exc:
+        if exc.status != 403:
+            raise
+        found = None
+    if found is None and os.environ.get("GITHUB_ACTIONS") == "true":
+        # the endpoint needs Administration (read), which no workflow's GITHUB_TOKEN can be given
+        # (GitHub REST, "Get the customization template for an OIDC subject claim for a repository");
+        # a wrong template fails closed (every role's trust names job_workflow_ref, no token matches)
+        report.skip(
+            "github-oidc-sub",
+            env.ci.repository,
+            "the workflow token cannot read the template (Administration: read); a wrong one fails closed; "
+            "a repository admin's `infra preflight` checks it",
+        )
+        return
+    current = found or {"use_default": True}
     keys = current.get("include_claim_keys") or []
     if not current.get("use_default") and tuple(keys) == OIDC_CLAIM_KEYS:
         report.ok("github-oidc-sub", env.ci.repository, f"subjects are {':'.join(OIDC_CLAIM_KEYS)}")

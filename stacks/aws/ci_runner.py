@@ -121,10 +121,13 @@ class CiRunner(Construct):
                     {
                         "Sid": "GitHubConnection",
                         "Effect": "Allow",
+                        # CodeBuild user guide, "GitHub App connections": Use/GetConnection(Token)
                         "Action": [
                             "codestar-connections:UseConnection",
+                            "codestar-connections:GetConnection",
                             "codestar-connections:GetConnectionToken",
                             "codeconnections:UseConnection",
+                            "codeconnections:GetConnection",
                             "codeconnections:GetConnectionToken",
                         ],
                         "Resource": connection.arn,

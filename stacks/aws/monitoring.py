@@ -150,7 +150,7 @@ class Monitoring(Construct):
                     return_data=False,
                 ),
                 CloudwatchMetricAlarmMetricQuery(
-                    id="rate", expression="100 * errors / MAX([invocations, 1])", label="error rate (%)", return_data=True
+                    id="rate", expression="IF(invocations > 0, 100 * errors / invocations, 0)", label="error rate (%)", return_data=True
                 ),
             ],
             evaluation_periods=1,

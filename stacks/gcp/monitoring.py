@@ -117,9 +117,11 @@ class Monitoring(Construct):
                             comparison="COMPARISON_GT",
                             threshold_value=0,
                             duration=f"{mon.nodes_not_ready_minutes * 60}s",
+                            # the metric is GAUGE BOOL (Cloud Monitoring, "Kubernetes metrics"): a Boolean aligner
+                            # (ALIGN_MAX is for numeric values: googleapis monitoring/v3/common.proto, Aligner)
                             aggregations=[
                                 MonitoringAlertPolicyConditionsConditionThresholdAggregations(
-                                    alignment_period="60s", per_series_aligner="ALIGN_MAX", cross_series_reducer="REDUCE_SUM"
+                                    alignment_period="60s", per_series_aligner="ALIGN_COUNT_TRUE", cross_series_reducer="REDUCE_SUM"
                                 )
                             ],
                         ),

@@ -189,7 +189,8 @@ class GitHubState:
     artifacts: list[Artifact] = field(default_factory=list)
     approvals: dict[int, list[Approval]] = field(default_factory=dict)
     environments: dict[str, Environment] = field(default_factory=dict)
-    oidc_sub: dict[str, Any] = field(default_factory=lambda: {"use_default": True})
+    # None: the endpoint answers 404, as it does to a token without Administration (read)
+    oidc_sub: dict[str, Any] | None = field(default_factory=lambda: {"use_default": True})
     attestations: dict[str, list[Attestation]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
 
@@ -511,6 +512,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         return True
                     s.oidc_sub = {k: v for k, v in body.items() if k in ("use_default", "include_claim_keys", "use_immutable_subject")}
                     self._send(201, {})
+                elif s.oidc_sub is None:
+                    return False
                 else:
                     owner, repo = s.repository.split("/")
                     self._send(200, {"include_claim_keys": [], **s.oidc_sub, "sub_claim_prefix": f"repo:{owner}/{repo}"})

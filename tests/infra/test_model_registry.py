@@ -334,3 +334,24 @@ def test_a_digest_without_a_version_is_refused_naming_the_field(env_dir: Path) -
     write_env(env_dir, "staging", data)
     with pytest.raises(EnvironmentFileError, match=r"staging\.yaml.*models\.digest: a digest pins the content of models\.version"):
         load_environments(env_dir)
+
+
+def test_ready_says_what_each_environment_needs_before_its_workloads_serve(
+    buckets: dict[str, Environment], trained: Path, env_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty registry makes the model server unready and the atomic Helm release roll back: the
+    deploy checks first and says what to do (dev: train; staging: pin a version)."""
+    assert main(["model", "ready", "dev", "--cloud", "aws", "--env-dir", str(env_dir)]) == 1
+    assert "gh workflow run train.yml" in capsys.readouterr().err
+    assert main(["model", "ready", "staging", "--cloud", "aws", "--env-dir", str(env_dir)]) == 1
+    assert "infra model pin staging VERSION" in capsys.readouterr().err
+    version = register(buckets["dev"], trained, cloud="aws")["version"]
+    assert main(["model", "ready", "dev", "--cloud", "aws", "--env-dir", str(env_dir)]) == 0
+    assert f"latest → {version}" in capsys.readouterr().err
+    from infra.model_registry import pin
+
+    pin(version, env_dir / "staging.yaml")
+    assert main(["model", "ready", "staging", "--cloud", "aws", "--env-dir", str(env_dir)]) == 1
+    assert f"models.version {version} was not promoted" in capsys.readouterr().err
+    promote(load_environments(env_dir), "dev", "staging", version, cloud="aws")
+    assert main(["model", "ready", "staging", "--cloud", "aws", "--env-dir", str(env_dir)]) == 0

@@ -87,6 +87,9 @@ def test_gke_gpu_pools_and_cluster_have_alert_policies_and_a_dashboard(
         assert len(policy["notification_channels"]) == len(env.monitoring.recipients)
     not_ready = policies[f"{env.resource_name('gke')}: node not ready"]["conditions"][0]["condition_threshold"]
     assert not_ready["duration"] == f"{env.monitoring.nodes_not_ready_minutes * 60}s"
+    # kubernetes.io/node/status_condition is GAUGE BOOL (Cloud Monitoring, "Kubernetes metrics");
+    # ALIGN_MAX takes numeric values only and the policy would be refused at creation (common.proto)
+    assert not_ready["aggregations"][0]["per_series_aligner"] == "ALIGN_COUNT_TRUE"
     retention = stack.of_type("google_logging_project_bucket_config")[0].values
     assert (retention["bucket_id"], retention["retention_days"]) == ("_Default", env.monitoring.log_retention_days)
     dashboard = json.loads(stack.of_type("google_monitoring_dashboard")[0].values["dashboard_json"])
@@ -248,3 +251,11 @@ def test_a_registered_version_cannot_be_replaced_or_deleted_while_aliases_move(
     for g in replacing:
         assert g["role"] == "roles/storage.objectUser"
         assert g["condition"]["expression"] == f'resource.name.startsWith("{prefix}")'
+
+
+def test_the_error_rate_alarm_uses_metric_math_cloudwatch_documents(synth_out: Path) -> None:
+    """IF(condition, a, b) is documented metric math ("Using metric math", IF expression); a constant
+    inside an array (MAX([m, 1])) is not a time series and may be refused by PutMetricAlarm."""
+    stack = _stack(synth_out, "staging")
+    rates = [q for a in _alarms(stack).values() for q in a.get("metric_query", []) if q.get("id") == "rate"]
+    assert rates and all(q["expression"] == "IF(invocations > 0, 100 * errors / invocations, 0)" for q in rates)

@@ -342,7 +342,7 @@ def test_continuous_training_registers_in_dev_and_opens_the_promotion_pull_reque
     assert json.loads(outputs["envs"]) == ["dev"]  # the environment of the develop branch, from its file
     train = wf["jobs"]["train"]
     assert "environment" not in train  # the training role trusts the default branch's train.yml only
-    assert "default_branch" in train["if"]
+    assert "default_branch" in train["if"] and "github.event_name == 'schedule'" in train["if"]
     text = _steps_text(train)
     assert "python -m app.train" in text and "infra model register" in text and "infra model candidate" in text
     pr = wf["jobs"]["pull-request"]
@@ -351,7 +351,7 @@ def test_continuous_training_registers_in_dev_and_opens_the_promotion_pull_reque
     # the job that writes to the repository holds no cloud credentials and no workflow token: a
     # GitHub App's token, from the model-promotion environment's secrets, so that the pull
     # request it opens runs the review (GITHUB_TOKEN's do not trigger workflows)
-    assert pr["permissions"] == {}
+    assert pr["permissions"] == {"contents": "read"}  # the checkout of a private repository
     assert pr["environment"]["name"] == "model-promotion"
     assert "create-github-app-token" in _steps_text(pr)
 
@@ -425,3 +425,21 @@ def test_every_credentialed_job_checks_the_provider_locks_before_its_first_crede
         check = next((i for i, s in enumerate(steps) if "infra providers check" in s), None)
         first_credential = next(i for i, s in enumerate(steps) if "configure-aws-credentials" in s or "google-github-actions/auth" in s)
         assert check is not None and check < first_credential, f"{name}/{job_name}"
+
+
+def test_image_steps_copy_whole_indexes_attest_only_builds_and_never_repush_a_tag() -> None:
+    apply = load("deploy.yml")["jobs"]["apply"]
+    images = next(s for s in apply["steps"] if s.get("id") == "images")["run"]
+    assert "skopeo copy --all --preserve-digests" in images  # an index keeps its digest only whole
+    assert 'skopeo inspect --no-tags "docker://$image"' in images and "immutable" in images
+    attest = next(s for s in apply["steps"] if "actions/attest" in s.get("uses", ""))
+    assert "steps.images.outputs.built == 'true'" in attest["if"]  # `: > built.txt` always makes the file
+
+
+def test_every_workflow_runs_bash_with_pipefail_and_re_runs_can_upload_again() -> None:
+    for name, wf in all_workflows().items():
+        assert wf.get("defaults", {}).get("run", {}).get("shell") == "bash", name  # -eo pipefail
+        for job_name, job in wf["jobs"].items():
+            for step in job.get("steps", []):
+                if "actions/upload-artifact" in step.get("uses", ""):
+                    assert step["with"].get("overwrite") is True, f"{name}/{job_name}"

@@ -110,11 +110,15 @@ def test_plan_denies_data_but_its_own_state(environments: dict[str, Environment]
     assert {"logs:GetLogEvents", "logs:FilterLogEvents", "logs:StartQuery", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"} <= data
     assert {"lambda:InvokeFunction", "sqs:ReceiveMessage", "dynamodb:GetItem", "dynamodb:Scan"} <= data
     assert {"s3:PutObject", "s3:DeleteObject"} <= set(doc["NoWrites"]["Action"]) and doc["NoWrites"]["Resource"] == "*"
-    reads = set(p.plan_read_policy()["Statement"][0]["Action"])
-    assert not {"s3:GetObject", "ecr:BatchGetImage", "logs:GetLogEvents", "s3:PutObject"} & reads
+    reads = set(p.plan_read_policy(env)["Statement"][0]["Action"])
+    assert not {"s3:GetObject", "ecr:BatchGetImage", "logs:GetLogEvents", "s3:PutObject", "kms:Decrypt"} & reads
+    # Decrypt only through Lambda (GetFunction's environment variables), never a direct call
+    via = _by_sid(p.plan_read_policy(env))["LambdaEnvironmentViaService"]
+    assert via["Action"] == ["kms:Decrypt"] and via["Condition"] == {"StringEquals": {"kms:ViaService": "lambda.us-east-1.amazonaws.com"}}
+    assert doc["NoDecryptButState"]["Condition"] == {"StringNotEquals": {"kms:ViaService": "lambda.us-east-1.amazonaws.com"}}
     # a role's inline policies share 10,240 characters without whitespace (IAM quotas)
     total = sum(
         len(json.dumps(d, separators=(",", ":")))
-        for d in (p.plan_read_policy(), p.plan_deny_policy(env, key), p.state_access_policy(env, write=False))
+        for d in (p.plan_read_policy(env), p.plan_deny_policy(env, key), p.state_access_policy(env, write=False))
     )
     assert total < 10240

@@ -132,6 +132,14 @@ def world(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     google = GoogleState()
     google.projects[env.gcp.project_id] = project_for(env, NUMBER)  # type: ignore[union-attr]
     google.billing[env.gcp.billing_account] = BillingAccount(env.gcp.billing_account)  # type: ignore[union-attr]
+    # production, bootstrapped before staging (its deploy account is named in staging's promotion grants)
+    production = load_environments(env_dir)["production"]
+    google.projects[production.gcp.project_id] = project_for(production, "555666777888")  # type: ignore[union-attr]
+    reader = str(production.gcp_service_account("deploy"))
+    google.projects[production.gcp.project_id].service_accounts[reader] = {  # type: ignore[union-attr]
+        "name": f"projects/{production.gcp.project_id}/serviceAccounts/{reader}", "email": reader,  # type: ignore[union-attr]
+        "projectId": production.gcp.project_id, "disabled": False, "policy": {"version": 1, "etag": "BwE=", "bindings": []},  # type: ignore[union-attr]
+    }  # fmt: skip
     github = GitHubState(repository=REPO)
     with pytest.MonkeyPatch.context() as mp, aws_gaps(gaps) as gaps_url, fake_google(google) as google_url, fake_github(github) as gh_url:
         moto_reset(moto_url)

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from environments.loader import load_environments
 from environments.schema import Environment
 from infra.cli.app import main
 from infra.preflight import preflight
@@ -20,6 +21,7 @@ CHECKS = {
     "placeholder", "aws-account", "aws-zone", "aws-instance-offering", "aws-vcpu-quota", "aws-eks-version", "aws-lambda-concurrency",
     "aws-bootstrap", "aws-github-connection", "aws-image", "gcp-project", "gcp-services", "gcp-service-agent", "gcp-billing", "gcp-budget-permission",
     "gcp-permissions", "gcp-gpu-quota", "gcp-accelerator-offering", "gcp-rbac-group", "gcp-build-connection", "gcp-image",
+    "gcp-promotion-reader",
     "github-environment", "github-reviewers", "github-branch-policy", "github-plan-environment", "github-oidc-sub",
 }  # fmt: skip
 
@@ -31,7 +33,8 @@ def with_connection(env: Environment, connection: str = "github") -> Environment
 
 
 def test_preflight_passes_on_a_ready_world(fresh: World) -> None:
-    report = preflight(with_connection(fresh.env()), file=fresh.file, images=True)
+    production = load_environments(fresh.env_dir)["production"]
+    report = preflight(with_connection(fresh.env()), file=fresh.file, images=True, promotes_to=production)
     assert report.passed, [(c.name, c.subject, c.detail) for c in report.failed]
     ran = {c.name for c in report.checks if c.ok}
     assert ran == CHECKS - {"github-reviewers", "github-plan-environment"}, CHECKS - ran  # staging needs no approval
@@ -134,6 +137,8 @@ CASES: dict[str, tuple[str, str, str, Callable[[World], None], list[str]]] = {
                                  lambda w: _gcp_project(w).accelerators["us-central1-c"].discard("nvidia-l4"), ["--cloud", "gcp"]),
     "gcp-rbac-group": ("gcp-rbac-group", "gke-security-groups@mlp-corp.io", "create gke-security-groups@mlp-corp.io in Google Workspace",
                        lambda w: w.google.groups.clear(), ["--cloud", "gcp"]),
+    "gcp-promotion-reader": ("gcp-promotion-reader", "mlp-production-deploy@", "run `infra bootstrap production`",
+                             lambda w: w.google.projects["mlp-prod-4410"].service_accounts.clear(), ["--cloud", "gcp"]),
     "gcp-image": ("gcp-image", "serving:", "infra cloudbuild submit staging",
                   lambda w: w.edit(_set("serving.image_tag", "v9.9.9")), ["--cloud", "gcp", "--images"]),
     "github-environment": ("github-environment", "staging", f"https://github.com/{REPO}/settings/environments",
@@ -198,3 +203,16 @@ def test_preflight_input_errors_exit_2(fresh: World, capsys: pytest.CaptureFixtu
     assert main(["preflight", "staging", "--env-dir", str(fresh.env_dir), "--cloud", "aws", "--no-github", "-f", "markdown"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("## preflight staging") and "| ✅ | `aws-account` |" in out
+
+
+def test_in_actions_the_oidc_template_is_skipped_when_the_token_cannot_read_it(fresh: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GITHUB_TOKEN cannot be given Administration (read): the endpoint answers 404 to it. In a
+    workflow that is a skip with the reason (a wrong template fails closed); elsewhere a failure."""
+    fresh.github.oidc_sub = None  # the fake answers 404, as GitHub does to a token without the permission
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    report = preflight(with_connection(fresh.env()), file=fresh.file, clouds=())
+    check = next(c for c in report.checks if c.name == "github-oidc-sub")
+    assert check.ok is None and "Administration: read" in check.detail and "fails closed" in check.detail
+    monkeypatch.setenv("GITHUB_ACTIONS", "false")
+    report = preflight(with_connection(fresh.env()), file=fresh.file, clouds=())
+    assert next(c for c in report.checks if c.name == "github-oidc-sub").ok is False

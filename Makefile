@@ -98,10 +98,13 @@ lint: $(BIN)/infra ## ruff, mypy, hadolint (app/Dockerfile), yamllint, actionlin
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/
 
-requirements-deploy: $(BIN)/infra ## re-pin requirements-deploy.txt (the deploy and drift jobs' hash-checked install) from pyproject.toml (needs PyPI)
+requirements-deploy: $(BIN)/infra ## re-pin requirements-deploy.txt and requirements-train.txt (hash-checked installs of the credentialed jobs) from pyproject.toml (needs PyPI)
 	{ sed -n '1,5p' requirements-deploy.txt; $(BIN)/uv pip compile pyproject.toml requirements-deploy.in --generate-hashes \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_35 --no-header --quiet; } > requirements-deploy.tmp
 	mv requirements-deploy.tmp requirements-deploy.txt
+	{ sed -n '1,4p' requirements-train.txt; $(BIN)/uv pip compile pyproject.toml requirements-deploy.in --extra app --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_35 --no-header --quiet; } > requirements-train.tmp
+	mv requirements-train.tmp requirements-train.txt
 
 providers-lock: synth ## write locks/<stack>.terraform.lock.hcl for every stack (needs registry.terraform.io); commit them
 	$(BIN)/infra providers lock

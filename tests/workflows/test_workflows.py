@@ -112,16 +112,18 @@ def test_credentials_are_obtained_only_after_everything_is_installed() -> None:
                 assert max(installs) < min(creds), f"{name}/{job_name}: a package is installed after a credential exists"
 
 
-def test_jobs_that_deploy_plan_or_drift_install_only_hash_checked_packages() -> None:
-    for name in ("deploy.yml", "drift.yml"):
+def test_jobs_that_deploy_plan_drift_or_train_install_only_hash_checked_packages() -> None:
+    for name in ("deploy.yml", "drift.yml", "train.yml"):
         for job_name, job in load(name)["jobs"].items():
             if job_name == "issues":
                 continue
             text = _steps_text(job)
             assert ".github/scripts/install-locked" in text, f"{name}/{job_name}"
             assert "make install" not in text and "pip install" not in text and "npm " not in text, f"{name}/{job_name}"
+    assert "install-locked requirements-train.txt" in _steps_text(load("train.yml")["jobs"]["train"])  # the app's packages too
     script = (ROOT / ".github" / "scripts" / "install-locked").read_text()
-    assert "--require-hashes --no-deps -r requirements-deploy.txt" in script and "--no-deps --no-build-isolation --no-index -e ." in script
+    assert '--require-hashes --no-deps -r "$requirements"' in script and "--no-deps --no-build-isolation --no-index -e ." in script
+    assert 'requirements="${1:-requirements-deploy.txt}"' in script
 
 
 def _requirements(text: str) -> dict[str, tuple[str, list[str]]]:
@@ -141,17 +143,21 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_the_deploy_requirements_pin_every_package_with_hashes_and_match_pyproject() -> None:
+@pytest.mark.parametrize("file", ["requirements-deploy.txt", "requirements-train.txt"])
+def test_the_locked_requirements_pin_every_package_with_hashes_and_match_pyproject(file: str) -> None:
     import tomllib
 
-    text = (ROOT / "requirements-deploy.txt").read_text()
+    text = (ROOT / file).read_text()
     pinned = _requirements(text)
     assert len(pinned) > 50 and "setuptools" in pinned  # setuptools: the editable install's build backend
     assert all(hashes for _, hashes in pinned.values()), [n for n, (_, h) in pinned.items() if not h]
-    for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+    deps = list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    if file == "requirements-train.txt":  # the app's, for training
+        deps += [line.split("#")[0].strip() for line in (ROOT / "app" / "requirements.txt").read_text().splitlines()]
+    for dep in filter(None, deps):
         name, _, version = dep.partition("==")
         found = pinned.get(_norm(re.sub(r"\[.*\]", "", name)))
-        assert found and found[0] == version, f"{dep}: requirements-deploy.txt has {found}; run `make requirements-deploy`"
+        assert found and found[0] == version, f"{dep}: {file} has {found}; run `make requirements-deploy`"
     # the reader itself: a pin without a hash is seen as one
     assert _requirements("boto3==1.0\nrequests==2.0 \\\n    --hash=sha256:" + "a" * 64 + "\n") == {
         "boto3": ("1.0", []),

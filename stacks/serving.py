@@ -60,3 +60,25 @@ def model_environment(env: Environment, cloud: Cloud) -> dict[str, str]:
         "MODEL_REGISTRY_URI": registry_uri(scheme, env.model_bucket(cloud), env.models.name),
         "MODEL_ALIAS": env.models.alias,
     }
+
+
+def release_reader(namespace: str, user: str) -> list[dict[str, object]]:
+    """A Role and RoleBinding that let ``user`` read the Helm release records of ``namespace``
+    (Helm 3 keeps a release as Secrets of type ``helm.sh/release.v1``, listed by label: Helm docs,
+    "Storage backends"), so the read-only plan identity can refresh the release. On GKE a Google
+    service account's Kubernetes user name is its e-mail (GKE docs, "Role-based access control":
+    subjects of kind User, name the account's e-mail)."""
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "helm-release-reader", "namespace": namespace},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "helm-release-reader-plan", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "helm-release-reader"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    return [role, binding]

@@ -35,7 +35,7 @@ from app.layout import GPU_GROUP_LABEL, SERVING_NAMESPACE
 from environments import facts
 from environments.schema import Cloud, Environment
 from stacks.aws.autoscaler import NAMESPACE, SERVICE_ACCOUNT
-from stacks.serving import workload_spec
+from stacks.serving import release_reader, workload_spec
 from stacks.state import configure_backend
 
 # a chart directory, not Python: it lives at the top of the repository
@@ -81,6 +81,10 @@ class WorkloadsStack(TerraformStack):
             chart = TerraformAsset(self, "manifests-chart", path=str(MANIFESTS_CHART), type=AssetType.DIRECTORY)
             for cloud, provider in helm.items():
                 spec = workload_spec(env, cloud)
+                manifests = render(spec)
+                plan_sa = env.gcp_service_account("plan") if cloud == "gcp" else None
+                if plan_sa:  # EKS: the plan role's access entry reads Secrets (AmazonEKSAdminViewPolicy)
+                    manifests += release_reader(SERVING_NAMESPACE, plan_sa)
                 Release(
                     self,
                     f"{spec.name}-{'eks' if cloud == 'aws' else 'gke'}",
@@ -89,7 +93,7 @@ class WorkloadsStack(TerraformStack):
                     namespace=SERVING_NAMESPACE,
                     create_namespace=True,
                     chart=chart.path,
-                    values=[json.dumps({"manifests": render(spec)}, sort_keys=True)],
+                    values=[json.dumps({"manifests": manifests}, sort_keys=True)],
                     # wait for the rollout; roll back by itself when it does not become ready
                     atomic=True,
                     timeout=600,

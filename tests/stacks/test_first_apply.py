@@ -156,3 +156,22 @@ def test_kubernetes_and_the_autoscaler_are_in_support(synth_out: Path, environme
     assert eks.get("version") == cluster.kubernetes_version
     (autoscaler,) = [r for r in _stack(synth_out, f"{name}-workloads").of_type("helm_release") if r.name == "cluster-autoscaler"]
     assert json.loads(autoscaler.get("values")[0])["image"]["tag"].startswith(f"v{cluster.kubernetes_version}.")
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_the_plan_identity_can_refresh_the_gke_release_and_nothing_more(
+    synth_out: Path, environments: dict[str, Environment], name: str
+) -> None:
+    """Drift plans the workloads stack with the plan identity: the Helm provider reads the release
+    from its Secrets. On GKE that needs RBAC for the plan account (its IAM roles reach no object);
+    on EKS the plan role's access entry (AmazonEKSAdminViewPolicy) already reads them."""
+    env = environments[name]
+    releases = {r.name: r for r in _stack(synth_out, f"{name}-workloads").of_type("helm_release")}
+    gke = json.loads(releases["model-server-gke"].get("values")[0])["manifests"]
+    role = next(m for m in gke if m["kind"] == "Role")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]  # no writes, this namespace
+    binding = next(m for m in gke if m["kind"] == "RoleBinding")
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": env.gcp_service_account("plan")}]
+    assert binding["metadata"]["namespace"] == role["metadata"]["namespace"] == SERVING_NAMESPACE
+    eks = json.loads(releases["model-server-eks"].get("values")[0])["manifests"]
+    assert not [m for m in eks if m["kind"] in ("Role", "RoleBinding")]

@@ -6,6 +6,8 @@ describes, and the tests render and validate the same specs without synthesizing
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.k8s import GpuPlacement, Toleration, WorkloadSpec
 from app.layout import GPU_GROUP_LABEL, SERVING_NAMESPACE, registry_uri
 from environments.schema import Cloud, Environment, Taint
@@ -62,19 +64,19 @@ def model_environment(env: Environment, cloud: Cloud) -> dict[str, str]:
     }
 
 
-def release_reader(namespace: str, user: str) -> list[dict[str, object]]:
+def release_reader(namespace: str, user: str) -> list[dict[str, Any]]:
     """A Role and RoleBinding that let ``user`` read the Helm release records of ``namespace``
     (Helm 3 keeps a release as Secrets of type ``helm.sh/release.v1``, listed by label: Helm docs,
     "Storage backends"), so the read-only plan identity can refresh the release. On GKE a Google
     service account's Kubernetes user name is its e-mail (GKE docs, "Role-based access control":
     subjects of kind User, name the account's e-mail)."""
-    role = {
+    role: dict[str, Any] = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": "helm-release-reader", "namespace": namespace},
         "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
     }
-    binding = {
+    binding: dict[str, Any] = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": {"name": "helm-release-reader-plan", "namespace": namespace},

@@ -153,17 +153,25 @@ def approvers(gh: GitHub, pr: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def review_run(gh: GitHub, head_sha: str, workflow: str = REVIEW_WORKFLOW) -> dict[str, Any]:
+def _successful_runs(gh: GitHub, workflow: str, event: str, **match: str) -> list[dict[str, Any]]:
+    """Successful runs of ``workflow`` (this repository's file at that path) for ``event`` whose
+    fields equal ``match`` (``head_sha`` or ``head_branch``): the API's filters, checked again on
+    each run it returns."""
     wanted = f".github/workflows/{workflow}"
-    runs = [
+    query = {"head_sha": match["head_sha"]} if "head_sha" in match else {"branch": match["head_branch"]}
+    return [
         r
-        for r in gh.workflow_runs(workflow, event="pull_request", head_sha=head_sha, status="success")
-        if r.get("event") == "pull_request"
-        and r.get("head_sha") == head_sha
+        for r in gh.workflow_runs(workflow, event=event, status="success", **query)
+        if r.get("event") == event
+        and all(r.get(k) == v for k, v in match.items())
         and r.get("conclusion") == "success"
         and workflow_file(str(r.get("path", ""))) == wanted
         and (r.get("head_repository") or {}).get("full_name") == gh.repository
     ]
+
+
+def review_run(gh: GitHub, head_sha: str, workflow: str = REVIEW_WORKFLOW) -> dict[str, Any]:
+    runs = _successful_runs(gh, workflow, "pull_request", head_sha=head_sha)
     if not runs:
         raise NoReview(f"no successful {workflow} run of pull request head {head_sha[:12]}: re-run the review on the pull request")
     return max(runs, key=lambda r: (int(r.get("run_attempt") or 1), str(r.get("created_at", "")), int(r["id"])))
@@ -245,16 +253,7 @@ def deploy_evidence(gh: GitHub, *, env: str, branch: str, member: str, workflow:
     artifact ``deploy-<env>``, checked by digest: the source environment's last deploy record, read
     from the run that made it, never picked by name across the repository (any run on any branch,
     a pull request's included, can upload an artifact of that name)."""
-    wanted = f".github/workflows/{workflow}"
-    runs = [
-        r
-        for r in gh.workflow_runs(workflow, event="push", branch=branch, status="success")
-        if r.get("event") == "push"
-        and r.get("head_branch") == branch
-        and r.get("conclusion") == "success"
-        and workflow_file(str(r.get("path", ""))) == wanted
-        and (r.get("head_repository") or {}).get("full_name") == gh.repository
-    ]
+    runs = _successful_runs(gh, workflow, "push", head_branch=branch)
     name = f"deploy-{env}"
     for run in sorted(runs, key=lambda r: (str(r.get("created_at", "")), int(r["id"])), reverse=True):
         found = [a for a in gh.run_artifacts(int(run["id"]), name=name) if a.get("name") == name and not a.get("expired")]

@@ -11,9 +11,10 @@ import kubernetes_validate
 import pytest
 
 from app.k8s import GPU_RESOURCE, PORT, GpuPlacement, Toleration, WorkloadSpec, render
+from app.layout import SERVING_NAMESPACE
 from environments.schema import Cloud, Environment
 from infra.synthesized.reader import load_stack
-from stacks.serving import workload_spec
+from stacks.serving import release_reader, workload_spec
 
 ENVS = ["dev", "staging", "production"]
 CLOUDS: list[Cloud] = ["aws", "gcp"]
@@ -39,6 +40,8 @@ def test_manifests_are_valid_for_the_cluster_version(environments: dict[str, Env
     manifests = render(workload_spec(env, cloud))
     assert [m["kind"] for m in manifests] == ["ServiceAccount", "Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
     for m in manifests:
+        kubernetes_validate.validate(m, _k8s_version(env, cloud), strict=True)
+    for m in release_reader(SERVING_NAMESPACE, "plan@example.iam.gserviceaccount.com"):  # the GKE release adds these
         kubernetes_validate.validate(m, _k8s_version(env, cloud), strict=True)
 
 
@@ -138,7 +141,9 @@ def test_workloads_stack_deploys_exactly_the_rendered_manifests(environments: di
     releases = {r.name: r for r in stack.of_type("helm_release")}
     for cloud, rid in (("aws", "model-server-eks"), ("gcp", "model-server-gke")):
         release = releases[rid]
-        assert json.loads(release.get("values")[0]) == {"manifests": render(workload_spec(env, cloud))}  # type: ignore[arg-type]
+        # the workload's objects, and on GKE the plan account's read of the release records
+        extra = release_reader(SERVING_NAMESPACE, str(env.gcp_service_account("plan"))) if cloud == "gcp" else []
+        assert json.loads(release.get("values")[0]) == {"manifests": render(workload_spec(env, cloud)) + extra}  # type: ignore[arg-type]
         chart = synth_out / "stacks" / f"{name}-workloads" / release.get("chart")
         assert (chart / "Chart.yaml").is_file() and (chart / "templates" / "manifests.yaml").is_file()
         assert release.get("atomic") is True

@@ -27,7 +27,7 @@ from typing import Any
 from environments.schema import EksNodeGroup, Environment
 from environments.schema.identity import GITHUB_OIDC_HOST
 from infra.clouds import aws
-from infra.preflight import Report, facts
+from infra.preflight.report import Report, facts
 
 BOOTSTRAP_FIX = "run `infra bootstrap {env}` with credentials of account {account}"
 

@@ -23,7 +23,7 @@ from typing import Any
 from environments.schema import Environment
 from environments.schema.identity import OIDC_CLAIM_KEYS
 from infra.clouds.github import GitHub, GitHubError
-from infra.preflight import Report
+from infra.preflight.report import Report
 
 
 def _settings(env: Environment, name: str) -> str:

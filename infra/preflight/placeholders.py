@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from environments.schema import Environment
-from infra.preflight import Report, facts
+from infra.preflight.report import Report, facts
 
 
 def leaves(value: Any, path: str = "") -> Iterator[tuple[str, str]]:

@@ -80,3 +80,16 @@ def test_review_and_parity_do_not_import_each_other_and_no_verb_cycle() -> None:
 
 def test_every_composition_edge_is_still_used() -> None:
     assert set(COMPOSITION) <= set(edges()), set(COMPOSITION) - set(edges())
+
+
+def test_package_inits_hold_no_logic() -> None:
+    """A package's ``__init__`` names its modules and re-exports; the logic lives in named modules
+    (docs/architecture.md), so a reader finds ``infra.preflight.run`` instead of a 140-line init."""
+    logic = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    holding = sorted(
+        str(init.relative_to(ROOT))
+        for package in ("infra", "stacks", "environments", "app")
+        for init in (ROOT / package).rglob("__init__.py")
+        if any(isinstance(node, logic) for node in ast.parse(init.read_text()).body)
+    )
+    assert holding == []

@@ -24,10 +24,11 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from environments.facts import gke_zone_count
 from environments.schema import Environment, GkeGpuNodePool
 from infra.clouds.gcp import GoogleApiError, GoogleRest
 from infra.clouds.gcp_requirements import agent_email, applies, gcp_data, services
-from infra.preflight import Report, facts
+from infra.preflight.report import Report, facts
 
 BOOTSTRAP = "run `infra bootstrap {env}`"
 
@@ -223,7 +224,6 @@ def _quota(quotas: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
 def _gpu_quota(env: Environment, api: GoogleRest, pools: list[GkeGpuNodePool], report: Report) -> None:
     assert env.gcp is not None
     region = api.get("compute", f"/compute/v1/projects/{env.gcp.project_id}/regions/{env.gcp.region}") or {}
-    zones_in_region = len(region.get("zones", [])) or 3
     metrics = facts()["gcp"]["gpu_quota_metrics"]
     need: dict[str, tuple[int, list[str]]] = {}
     total = 0
@@ -233,7 +233,10 @@ def _gpu_quota(env: Environment, api: GoogleRest, pools: list[GkeGpuNodePool], r
             report.skip("gcp-gpu-quota", pool.name, f"no quota metric known for {pool.accelerator.type} (infra/preflight/preflight.yaml)")
             continue
         metric = f"PREEMPTIBLE_{base}" if pool.spot else base
-        gpus = pool.max * (len(pool.zones) or zones_in_region) * pool.accelerator.count  # max is per zone in GKE autoscaling
+        zones, _ = gke_zone_count(
+            env.gcp.region, pool.zones
+        )  # the one zone rule (summary, cost, alarms): 3 by default, not the region's all
+        gpus = pool.max * zones * pool.accelerator.count  # max is per zone in GKE autoscaling
         count, names = need.get(metric, (0, []))
         need[metric] = (count + gpus, [*names, pool.name])
         total += gpus

@@ -78,6 +78,7 @@ class Project:
     billing_enabled: bool = True
     permissions: set[str] | None = None  # testIamPermissions grants these (None: all)
     region_quotas: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    region_zones: dict[str, list[str]] = field(default_factory=dict)  # zone names of each region
     project_quotas: list[dict[str, Any]] = field(default_factory=list)
     accelerators: dict[str, set[str]] = field(default_factory=dict)  # zone -> accelerator types offered
     machine_types: dict[str, set[str]] = field(default_factory=dict)  # zone -> machine types offered
@@ -250,7 +251,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return {"name": p.id, "id": p.number, "quotas": p.project_quotas}
         if m := re.fullmatch(r"/compute/v1/projects/([^/]+)/regions/([^/]+)", path):
             p = s.by_number(m[1])
-            return {"name": m[2], "status": "UP", "quotas": p.region_quotas[m[2]]}
+            zones = [f"https://www.googleapis.com/compute/v1/projects/{p.id}/zones/{z}" for z in p.region_zones.get(m[2], [])]
+            return {"name": m[2], "status": "UP", "quotas": p.region_quotas[m[2]], "zones": zones}
         if m := re.fullmatch(r"/compute/v1/projects/([^/]+)/zones/([^/]+)/(acceleratorTypes|machineTypes)/([^/]+)", path):
             p = s.by_number(m[1])
             offered = (p.accelerators if m[3] == "acceleratorTypes" else p.machine_types).get(m[2], set())
@@ -345,6 +347,7 @@ def project_for(env: Any, number: str) -> Project:
             project.accelerators.setdefault(zone, set()).add(pool.accelerator.type)
             project.machine_types.setdefault(zone, set()).add(pool.machine_type)
     project.region_quotas[gcp.region] = quotas
+    project.region_zones[gcp.region] = [f"{gcp.region}-{z}" for z in "abcf"]  # as us-central1: four zones, GKE's default uses three
     project.project_quotas = [
         {"metric": "GPUS_ALL_REGIONS", "limit": 16.0, "usage": 0.0},
         {"metric": "CPUS_ALL_REGIONS", "limit": 96.0, "usage": 0.0},

@@ -146,6 +146,9 @@ CASES: dict[str, tuple[str, str, str, Callable[[World], None], list[str]]] = {
     "github-reviewers": ("github-reviewers", "staging", "tick Prevent self-review",
                          lambda w: (w.edit(_approval), w.github.environments.__setitem__(
                              "staging", GhEnvironment(name="staging", reviewers=[("User", "bob")], custom_branches=["staging"]))), ["--cloud", "gcp"]),
+    "github-reviewers-none": ("github-reviewers", "staging", "Required reviewers: add at least one",
+                              lambda w: (w.edit(_approval), w.github.environments.__setitem__(
+                                  "staging", GhEnvironment(name="staging", custom_branches=["staging"]))), ["--cloud", "gcp"]),
     "github-branch-policy": ("github-branch-policy", "staging", "Selected branches and tags: only staging",
                              lambda w: setattr(w.github.environments["staging"], "custom_branches", ["staging", "feature/*"]), ["--cloud", "gcp"]),
     "github-plan-environment": ("github-plan-environment", "staging-plan", "create staging-plan with Required reviewers",
@@ -216,3 +219,16 @@ def test_in_actions_the_oidc_template_is_skipped_when_the_token_cannot_read_it(f
     monkeypatch.setenv("GITHUB_ACTIONS", "false")
     report = preflight(with_connection(fresh.env()), file=fresh.file, clouds=())
     assert next(c for c in report.checks if c.name == "github-oidc-sub").ok is False
+
+
+def test_gpu_quota_counts_the_zones_gke_uses(fresh: World) -> None:
+    """A regional pool without named zones runs in GKE's three default zones, not in all four of
+    us-central1: the quota asked for is max 3 x 3 zones x 1 GPU = 9 (the zone rule of the summary,
+    the cost and the alarms, environments.facts.gke_zone_count)."""
+    fresh.edit(_set("gcp.cluster.gpu_node_pools.0.zones", []))
+    report = preflight(fresh.env(), file=fresh.file, clouds=("gcp",), github=False)
+    gpu = next(c for c in report.checks if c.name == "gcp-gpu-quota" and c.subject.startswith("PREEMPTIBLE_NVIDIA_L4_GPUS"))
+    assert gpu.detail == "9 GPUs at max, quota 16"
+    _gcp_project(fresh).region_quotas["us-central1"][-1].update(limit=8.0)  # PREEMPTIBLE_NVIDIA_L4_GPUS
+    failing = preflight(fresh.env(), file=fresh.file, clouds=("gcp",), github=False)
+    assert any(c.name == "gcp-gpu-quota" and "request PREEMPTIBLE_NVIDIA_L4_GPUS >= 9" in c.fix for c in failing.failed)

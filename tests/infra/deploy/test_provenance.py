@@ -163,6 +163,22 @@ def test_the_newest_attempt_of_the_review_run_is_taken(github: tuple[GitHubState
     assert (evidence.run_id, evidence.run_attempt, evidence.artifact_id) == (101, 2, 6)  # type: ignore[attr-defined]
 
 
+def test_another_pull_requests_review_is_never_taken(github: tuple[GitHubState, GitHub]) -> None:
+    state, gh = github
+    # the same head opened into develop as PR #8: its newer run reviewed #8, not #7, and is looked past
+    state.runs.append(WorkflowRun(id=102, workflow="review.yml", event="pull_request", head_sha=HEAD, head_branch="feature",
+                                  created_at="2026-11-30T12:00:00Z"))  # fmt: skip
+    state.artifacts.append(Artifact(id=8, run_id=102, name="review-pr-8", files={"review.json": json.dumps(REPORT).encode()}))
+    assert _find(gh)[0].run_id == 100  # type: ignore[attr-defined]
+    # PR #9 (another head) uploads an artifact named for #7: its run is not a run of #7's head
+    forged = {"environments": [{"env": "staging", "synth_hash": "0" * 64, "changes": []}]}
+    state.runs.append(WorkflowRun(id=103, workflow="review.yml", event="pull_request", head_sha=OLD, head_branch="mallory"))
+    state.artifacts.append(Artifact(id=9, run_id=103, name="review-pr-7", files={"review.json": json.dumps(forged).encode()}))
+    state.artifacts = [a for a in state.artifacts if a.run_id != 100]
+    with pytest.raises(NoReview, match="has 0 artifact"):
+        _find(gh)
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -75,8 +75,10 @@ def test_two_problems_across_files_are_both_reported(env_dir: Path, previous_out
     data = read_env(env_dir, "staging")
     data["branch"] = "main"
     write_env(env_dir, "staging", data)
+    before = tree_digest(previous_out)
     code, err = _synth(env_dir, previous_out, capsys)
     assert code == 2
+    assert tree_digest(previous_out) == before
     assert "staging.yaml" in err and ": requires_approval: " in err
     assert "staging.yaml:" in err and "branch: 'main' is also followed by" in err and "production.yaml" in err
     assert sum(1 for line in err.splitlines() if ": branch: 'main' is also followed by" in line) == 2
@@ -86,8 +88,10 @@ def test_square_brackets_in_a_message_reach_the_reader(env_dir: Path, previous_o
     data = read_env(env_dir, "dev")
     data["project"] = "ML-Platform"
     write_env(env_dir, "dev", data)
+    before = tree_digest(previous_out)
     code, err = _synth(env_dir, previous_out, capsys)
     assert code == 2
+    assert tree_digest(previous_out) == before
     assert ": project: " in err
     assert "^[a-z][a-z0-9]{1,11}$" in err  # a rich markup parser would print "^{1,11}$"
 

@@ -134,8 +134,8 @@ plan: synth ## infra plan ENV=<env>: the bundled engine's plan as a review repor
 drift: synth ## infra drift ENV=<env>: refresh-only plan; exit 1 on drift (needs cloud credentials: CI)
 	$(BIN)/infra drift $(ENV)
 
-deploy: install ## cdktf deploy ENV=<env> and its workloads stack, unguarded (CI runs `infra deploy` against the merged pull request's review instead)
-	cdktf deploy '$(ENV){,-workloads}' --auto-approve
+deploy: install ## cdktf deploy ENV=<env> with its registries and workloads stacks, unguarded (CI runs `infra deploy` against the merged pull request's review instead)
+	cdktf deploy '$(ENV){,-registries,-workloads}' --auto-approve
 
 ci-matrix: $(BIN)/infra ## the environments BRANCH= deploys (from the environment files) as the workflows' JSON matrix
 	$(BIN)/infra ci-matrix $(if $(BRANCH),--branch $(BRANCH),)

@@ -288,6 +288,13 @@ class Environments(dict[str, Environment]):
         return src, dst
 
 
+def loaded(environments: Environments | Path) -> Environments:
+    """``environments`` when already loaded, else those of that folder. The tools take loaded
+    environments so that a command reads its files once; a folder is accepted where the caller has
+    nothing loaded (a test, a base checked out in a worktree)."""
+    return environments if isinstance(environments, Environments) else load_environments(environments)
+
+
 def load_environments(directory: Path = ENV_DIR) -> Environments:
     """Every environment in ``directory``, in promotion order (dev → staging → production)."""
     files = environment_files(directory)

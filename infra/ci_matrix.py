@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from environments.loader import Environments, load_environments
+from environments.loader import Environments, loaded
 from environments.schema import Environment
 from infra.git import git
 from infra.synthesized.inputs import INPUT_DIRS, INPUT_FILES, INPUT_TREES
@@ -139,10 +139,10 @@ def environments_for(branch: str | None, envs: dict[str, Environment]) -> list[E
     return [e for e in envs.values() if e.branch == branch]
 
 
-def matrix(branch: str | None, paths: list[str] | None, env_dir: Path) -> dict[str, Any]:
+def matrix(branch: str | None, paths: list[str] | None, environments: Environments | Path) -> dict[str, Any]:
     """The JSON a workflow reads: ``matrix`` for ``strategy.matrix`` (``{"include": [...]}``),
     ``envs``, and whether the infrastructure and image jobs are needed."""
-    envs = load_environments(env_dir)  # rejects two environments on one branch, naming the file
+    envs = loaded(environments)  # loading rejects two environments on one branch, naming the file
     chosen = environments_for(branch, envs)  # a feature branch: no environment, an empty matrix
     scope = classify(paths)
     return {

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from environments.loader import load_environments
+from environments.loader import Environments, loaded
 from infra import engine, providers
 from infra.changes.model import ACTION_ORDER
 from infra.changes.plan import changes_from_plan, output_changes
@@ -33,7 +33,9 @@ from infra.synthesized.digest import synth_hash
 from infra.synthesized.reader import apply_order
 
 
-def plan(outdir: Path, env: str, env_dir: Path, *, drift: bool = False, only: list[str] | None = None) -> tuple[Review, dict[str, Path]]:
+def plan(
+    outdir: Path, env: str, environments: Environments | Path, *, drift: bool = False, only: list[str] | None = None
+) -> tuple[Review, dict[str, Path]]:
     """Plan the stacks of ``env`` (``only``: these of them); return the report and the plan JSON
     written for each stack."""
     stacks = apply_order(outdir, env)
@@ -42,7 +44,7 @@ def plan(outdir: Path, env: str, env_dir: Path, *, drift: bool = False, only: li
         if unknown := sorted(set(only) - {s.name for s in stacks}):
             raise InfraError(f"--stack {', '.join(unknown)}: not a stack of {env} ({', '.join(s.name for s in stacks)})")
         stacks = [s for s in stacks if s.name in only]
-    envs = load_environments(env_dir)
+    envs = loaded(environments)
     table = load_table()
     er = EnvReview(env, "unchanged", env in envs.protected, digest, digest, per_stack)
     files: dict[str, Path] = {}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from environments.editor import edit_env_file
-from environments.loader import Environments, load_environments
+from environments.loader import Environments, loaded
 from environments.schema import Environment
 from infra.errors import InfraError
 
@@ -127,8 +127,10 @@ def _set_digest(doc: Any, path: tuple[str | int, ...], digest: str) -> bool:
     return True
 
 
-def promote(source_name: str, target_name: str, evidence: dict[str, Any], env_dir: Path, *, write: bool = True) -> Promotion:
-    envs = load_environments(env_dir)
+def promote(
+    source_name: str, target_name: str, evidence: dict[str, Any], environments: Environments | Path, *, write: bool = True
+) -> Promotion:
+    envs = loaded(environments)
     source, target = envs.check_promotion(source_name, target_name)
     if evidence.get("env") != source_name:
         raise PromotionRefused(f"the evidence is the smoke record of {evidence.get('env')!r}, not of {source_name!r}")

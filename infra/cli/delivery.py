@@ -135,7 +135,7 @@ def promote(
 
     envs = load_environments(env_dir)
     data = load_evidence(evidence) if evidence is not None else _deployed_evidence(envs.named(source), repository)
-    result = run_promote(source, target, data, env_dir, write=not dry_run)
+    result = run_promote(source, target, data, envs, write=not dry_run)
     text = result.pull_request(envs[target].branch, envs[source].branch)  # promote() checked both names
     if fmt is Format.json:
         pins = [p.__dict__ for p in result.pins]

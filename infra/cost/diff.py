@@ -275,7 +275,7 @@ def against_base(
         base_out, base_envs, label = base_outdir, base_env_dir or env_dir, str(base_outdir)
     head = estimate(outdir, env_dir, names or None)
     known_base = load_environments(base_envs)
-    base_report = estimate(base_out, base_envs, [e.env for e in head.envs if e.env in known_base])
+    base_report = estimate(base_out, known_base, [e.env for e in head.envs if e.env in known_base])
     result = diff(base_report, head)
     result.base_label, result.head_label = label, "working tree"
     return result

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from environments.loader import ENV_DIR, load_environments
+from environments.loader import ENV_DIR, Environments, loaded
 from environments.schema import Environment
 from infra.cost.catalog import Catalog, MissingPrice, load_catalog
 from infra.cost.model import CostItem, CostReport, EnvCost, ResourceCost, Status
@@ -86,7 +86,7 @@ def price_stack(stack: Stack, env: Environment | None, catalog: Catalog, today: 
 
 def estimate(
     outdir: Path,
-    env_dir: Path = ENV_DIR,
+    environments: Environments | Path = ENV_DIR,
     names: Iterable[str] | None = None,
     *,
     catalog: Catalog | None = None,
@@ -98,7 +98,7 @@ def estimate(
     its max age on ``today`` (default: the real today) marks the items it prices stale."""
     today = today or dt.date.today()
     catalog = catalog or load_catalog()
-    envs = load_environments(env_dir)
+    envs = loaded(environments)
     wanted = list(names) if names else list(envs)
     unknown = [n for n in wanted if n not in envs]
     if unknown:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from environments.loader import ENV_DIR, load_environments
+from environments.loader import ENV_DIR, Environments, loaded
 from environments.schema import Environment, PolicySkip
 from infra.errors import InfraError
 from infra.markdown import rel_path
@@ -107,9 +107,11 @@ class PolicyReport:
         }
 
 
-def run(outdir: Path, env_dir: Path = ENV_DIR, names: Iterable[str] | None = None, *, run_checkov: bool = True) -> PolicyReport:
+def run(
+    outdir: Path, environments: Environments | Path = ENV_DIR, names: Iterable[str] | None = None, *, run_checkov: bool = True
+) -> PolicyReport:
     """The policy report of the named environments (default: all) from ``outdir``."""
-    envs = load_environments(env_dir)
+    envs = loaded(environments)
     wanted = list(names) if names else list(envs)
     unknown = [n for n in wanted if n not in envs]
     if unknown:
@@ -125,7 +127,7 @@ def run(outdir: Path, env_dir: Path = ENV_DIR, names: Iterable[str] | None = Non
     for name, stacks in by_env.items():
         env = envs[name]
         ctx = Context(env=env, stacks=stacks, promoted=name in envs.promotion_targets, production=env.requires_approval)
-        env_findings, env_results = _environment(ctx, reports, not_applicable, env_dir / f"{name}.yaml")
+        env_findings, env_results = _environment(ctx, reports, not_applicable, envs.file_of(name))
         findings += env_findings
         results += env_results
     version = next((r.version for r in reports.values() if r.version), "")

@@ -254,21 +254,21 @@ def review(
         result.envs.append(er)
     touched = [e.env for e in result.envs if e.state != "unchanged" or e.plans]
     if "policy" in checks:
-        _policy_delta(result, base_out, base_env_dir, head_out, head_env_dir, [n for n in touched if n in head_envs], cache_dir)
+        _policy_delta(result, base_out, base_envs, head_out, head_envs, [n for n in touched if n in head_envs], cache_dir)
     if "cost" in checks:
-        _cost_delta(result, base_out, base_env_dir, head_out, head_env_dir, base_envs, head_envs)
+        _cost_delta(result, base_out, head_out, base_envs, head_envs)
     if "parity" in checks:
         _parity(result, base_out, base_envs, head_out, head_envs, set(touched))
     return result
 
 
-def _findings(outdir: Path, env_dir: Path, names: list[str], cache: Path | None) -> list[FindingRow]:
+def _findings(outdir: Path, envs: Environments, names: list[str], cache: Path | None) -> list[FindingRow]:
     from infra.policy import checkov
     from infra.policy import gate as policy
 
     if cache is not None and cache.exists():
         return [FindingRow(**f) for f in json.loads(cache.read_text())]
-    report = policy.run(outdir, env_dir, names, run_checkov=checkov.available())
+    report = policy.run(outdir, envs, names, run_checkov=checkov.available())
     rows = [FindingRow(f.env, f.check, f.severity, f.path, f.title, f.message) for f in report.failures]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -277,7 +277,13 @@ def _findings(outdir: Path, env_dir: Path, names: list[str], cache: Path | None)
 
 
 def _policy_delta(
-    result: Review, base_out: Path, base_env_dir: Path, head_out: Path, head_env_dir: Path, names: list[str], cache_dir: Path | None
+    result: Review,
+    base_out: Path,
+    base_envs: Environments,
+    head_out: Path,
+    head_envs: Environments,
+    names: list[str],
+    cache_dir: Path | None,
 ) -> None:
     from infra.policy import checkov
 
@@ -285,14 +291,14 @@ def _policy_delta(
         return
     if not checkov.available():
         result.notes.append("policy delta: checkov is not installed here (`make install`), so it covers our rules (MLP0nn) only")
-    base_names = [n for n in names if n in load_environments(base_env_dir)]
+    base_names = [n for n in names if n in base_envs]
     try:
         cache = None
         if cache_dir is not None:
             fingerprint = hashlib.sha256((checkov.rules_fingerprint() + ",".join(base_names)).encode()).hexdigest()[:16]
             cache = cache_dir / f"policy-{fingerprint}.json"
-        base = _findings(base_out, base_env_dir, base_names, cache) if base_names else []
-        head = _findings(head_out, head_env_dir, names, None)
+        base = _findings(base_out, base_envs, base_names, cache) if base_names else []
+        head = _findings(head_out, head_envs, names, None)
     except InfraError as exc:
         result.notes.append(f"policy delta not available: {exc}")
         return
@@ -311,9 +317,7 @@ def _policy_delta(
 def _cost_delta(
     result: Review,
     base_out: Path,
-    base_env_dir: Path,
     head_out: Path,
-    head_env_dir: Path,
     base_envs: Environments,
     head_envs: Environments,
 ) -> None:
@@ -321,8 +325,8 @@ def _cost_delta(
     from infra.cost.estimate import estimate
 
     try:
-        head = estimate(head_out, head_env_dir, [e.env for e in result.envs if e.env in head_envs and e.state != "removed"])
-        base = estimate(base_out, base_env_dir, [e.env for e in result.envs if e.env in base_envs and e.state != "new"])
+        head = estimate(head_out, head_envs, [e.env for e in result.envs if e.env in head_envs and e.state != "removed"])
+        base = estimate(base_out, base_envs, [e.env for e in result.envs if e.env in base_envs and e.state != "new"])
     except InfraError as exc:
         result.notes.append(f"cost delta not available: {exc}")
         return

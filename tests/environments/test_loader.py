@@ -365,3 +365,20 @@ def test_bad_file_fails_before_cdktf_is_imported(env_dir: Path, previous_out: Pa
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.stdout.split() == ["2", "False"], result.stderr
     assert "aws.network.zones" in result.stderr
+
+
+def test_tools_take_loaded_environments_and_read_no_folder_again(env_dir: Path) -> None:
+    """A command loads its environment files once and hands the collection to the tools; a tool
+    given loaded environments never reads the folder again (here it is gone), and gives what it
+    gives from the folder."""
+    from environments.loader import loaded
+    from infra.ci_matrix import matrix
+
+    envs = load_environments(env_dir)
+    assert loaded(envs) is envs
+    from_folder = matrix("staging", None, env_dir)
+    for f in env_dir.glob("*.yaml"):
+        f.unlink()
+    assert matrix("staging", None, envs) == from_folder
+    with pytest.raises(EnvironmentFileError, match="no environment files"):
+        loaded(env_dir)

@@ -170,22 +170,29 @@ def _successful_runs(gh: GitHub, workflow: str, event: str, **match: str) -> lis
     ]
 
 
-def review_run(gh: GitHub, head_sha: str, pull_request: int, workflow: str = REVIEW_WORKFLOW) -> dict[str, Any]:
-    """The newest successful review run of ``head_sha`` that reviewed ``pull_request``. One head can
-    be the head of two pull requests (a branch opened into develop and into staging): each gets its
-    own run, and only the one that uploaded ``review-pr-<n>`` reviewed this one. All of them ran the
-    same code (the head's), so looking past the others trusts nothing more."""
+def review_run(
+    gh: GitHub, head_sha: str, pull_request: int, workflow: str = REVIEW_WORKFLOW
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The newest successful review run of ``head_sha`` that reviewed ``pull_request``, with its
+    artifacts named ``review-pr-<n>``. One head can be the head of two pull requests (a branch opened
+    into develop and into staging): each gets its own run, and only the one that uploaded
+    ``review-pr-<n>`` reviewed this one. All of them ran the same code (the head's), so looking past
+    the others trusts nothing more. No such run: the newest, with none."""
     runs = _successful_runs(gh, workflow, "pull_request", head_sha=head_sha)
     if not runs:
         raise NoReview(f"no successful {workflow} run of pull request head {head_sha[:12]}: re-run the review on the pull request")
     runs.sort(key=lambda r: (int(r.get("run_attempt") or 1), str(r.get("created_at", "")), int(r["id"])), reverse=True)
     name = artifact_name(pull_request)
-    return next((r for r in runs if any(a.get("name") == name for a in gh.run_artifacts(int(r["id"]), name=name))), runs[0])
+    for run in runs:
+        if found := [a for a in gh.run_artifacts(int(run["id"]), name=name) if a.get("name") == name]:
+            return run, found
+    return runs[0], []
 
 
-def review_artifact(gh: GitHub, run: dict[str, Any], pull_request: int) -> tuple[dict[str, Any], bytes]:
+def review_artifact(gh: GitHub, run: dict[str, Any], found: list[dict[str, Any]], pull_request: int) -> tuple[dict[str, Any], bytes]:
+    """The one artifact ``review-pr-<n>`` of ``run`` (``found``: its artifacts of that name), checked
+    against the run and its recorded digest, and its bytes."""
     name = artifact_name(pull_request)
-    found = [a for a in gh.run_artifacts(int(run["id"]), name=name) if a.get("name") == name]
     if len(found) != 1:
         raise NoReview(f"run {run['id']} of {workflow_file(str(run.get('path', '')))} has {len(found)} artifact(s) named {name}, not one")
     artifact = found[0]
@@ -232,8 +239,8 @@ def find_review(
             f"pull request #{pr['number']} has no approval of its final head {head[:12]} by someone other than its author; "
             f"{branch} requires one (branch protection should have stopped the merge: check it with `infra preflight`)"
         )
-    run = review_run(gh, head, int(pr["number"]), workflow)
-    artifact, archive = review_artifact(gh, run, int(pr["number"]))
+    run, found = review_run(gh, head, int(pr["number"]), workflow)
+    artifact, archive = review_artifact(gh, run, found, int(pr["number"]))
     evidence = Evidence(
         gh.repository,
         sha,

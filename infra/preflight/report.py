@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from infra.markdown import md_cell
+
 DATA = Path(__file__).with_name("preflight.yaml")
 
 
@@ -72,12 +74,8 @@ class Report:
         mark = {True: "✅", False: "❌", None: "➖"}
         lines = [f"## preflight {self.env}", "", "| | check | subject | detail | what to do |", "| --- | --- | --- | --- | --- |"]
         for c in self.checks:
-            lines.append(f"| {mark[c.ok]} | `{c.name}` | {_cell(c.subject)} | {_cell(c.detail)} | {_cell(c.fix)} |")
+            lines.append(f"| {mark[c.ok]} | `{c.name}` | {md_cell(c.subject)} | {md_cell(c.detail)} | {md_cell(c.fix)} |")
         return "\n".join([*lines, "", self.summary()])
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _api_error(exc: Exception) -> bool:

@@ -229,6 +229,6 @@ def test_gpu_quota_counts_the_zones_gke_uses(fresh: World) -> None:
     report = preflight(fresh.env(), file=fresh.file, clouds=("gcp",), github=False)
     gpu = next(c for c in report.checks if c.name == "gcp-gpu-quota" and c.subject.startswith("PREEMPTIBLE_NVIDIA_L4_GPUS"))
     assert gpu.detail == "9 GPUs at max, quota 16"
-    _gcp_project(fresh).region_quotas["us-central1"][-1].update(limit=8.0)  # PREEMPTIBLE_NVIDIA_L4_GPUS
+    next(q for q in _gcp_project(fresh).region_quotas["us-central1"] if q["metric"] == "PREEMPTIBLE_NVIDIA_L4_GPUS").update(limit=8.0)
     failing = preflight(fresh.env(), file=fresh.file, clouds=("gcp",), github=False)
     assert any(c.name == "gcp-gpu-quota" and "request PREEMPTIBLE_NVIDIA_L4_GPUS >= 9" in c.fix for c in failing.failed)
